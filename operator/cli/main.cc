@@ -42,9 +42,13 @@ int RunVersion(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   using namespace certwright::cli;
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    (args.empty() ? std::cerr : std::cout) << kUsage;
-    return args.empty() ? kExitUsage : kExitOk;
+  if (args.empty()) {
+    std::cerr << "certwright: error: no command given\n" << kUsage;
+    return kExitUsage;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return kExitOk;
   }
   const std::string command = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());

@@ -101,7 +101,9 @@ Result<std::shared_ptr<Pkcs11Api>> LoadModule(const std::string& path) {
 
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return NotFound("PKCS#11 module " + path + " does not exist");
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: a module stays mapped after dlclose. Vendor modules register atexit handlers
+  // and OpenSSL callbacks that must not point into unmapped code, and leak reports name it.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
     const char* why = dlerror();
     return InvalidArgument("PKCS#11 module " + path + " cannot be loaded: " + (why ? why : "unknown dlopen error"));

@@ -343,8 +343,13 @@ Result<std::string> ReadPin(const Pkcs11Uri& uri) {
 // ---------------------------------------------------------------------------------------------
 
 Pkcs11Key::Pkcs11Key(std::shared_ptr<Token> token, Pkcs11Uri uri, ossl::PKey public_key, KeySpec spec,
-                     CK_OBJECT_HANDLE handle)
-    : token_(std::move(token)), uri_(std::move(uri)), public_key_(std::move(public_key)), spec_(spec), handle_(handle) {}
+                     CK_OBJECT_HANDLE handle, std::string description)
+    : token_(std::move(token)),
+      uri_(std::move(uri)),
+      description_(std::move(description)),
+      public_key_(std::move(public_key)),
+      spec_(spec),
+      handle_(handle) {}
 
 CK_SLOT_ID Pkcs11Key::slot_id() const { return token_->slot(); }
 
@@ -362,10 +367,10 @@ Result<CK_OBJECT_HANDLE> Pkcs11Key::RefindHandle() {
     return CKR_OK;
   }, &acquire);
   if (!acquire.ok()) return std::move(acquire).error();
-  if (rv != CKR_OK) return token_->Translate(rv, "finding " + uri_.KeyDescription());
+  if (rv != CKR_OK) return token_->Translate(rv, "finding " + description_);
   if (!find.ok()) return std::move(find).error();
   if (found.size() != 1) {
-    return NotFound("the private key " + uri_.KeyDescription() + " is no longer on " + token_->description());
+    return NotFound("the private key " + description_ + " is no longer on " + token_->description());
   }
   std::lock_guard<std::mutex> lock(handle_mutex_);
   handle_ = found[0];
@@ -375,7 +380,7 @@ Result<CK_OBJECT_HANDLE> Pkcs11Key::RefindHandle() {
 Result<Bytes> Pkcs11Key::Sign(SignatureScheme scheme, std::span<const uint8_t> message) {
   if (!SchemeFitsKey(scheme, spec_)) {
     return InvalidArgument(std::string(SchemeName(scheme)) + " cannot be used with the " + KeySpecName(spec_) +
-                           " key " + uri_.KeyDescription());
+                           " key " + description_);
   }
   // Hash here: SoftHSM2 and most HSMs offer raw CKM_ECDSA / CKM_RSA_PKCS, not hash-and-sign.
   Bytes input;
@@ -436,7 +441,7 @@ Result<Bytes> Pkcs11Key::Sign(SignatureScheme scheme, std::span<const uint8_t> m
       CW_RETURN_IF_ERROR(RefindHandle());
       continue;
     }
-    if (rv != CKR_OK) return token_->Translate(rv, "signing with " + uri_.KeyDescription());
+    if (rv != CKR_OK) return token_->Translate(rv, "signing with " + description_);
     break;
   }
 
@@ -478,7 +483,7 @@ Result<KeyCustody> Pkcs11Key::Custody() {
     return token_->api().GetAttributeValue(s, handle, attrs);
   }, &acquire);
   if (!acquire.ok()) return std::move(acquire).error();
-  if (rv != CKR_OK) return token_->Translate(rv, "reading the attributes of " + uri_.KeyDescription());
+  if (rv != CKR_OK) return token_->Translate(rv, "reading the attributes of " + description_);
   return KeyCustody{token == CK_TRUE, priv == CK_TRUE, sensitive == CK_TRUE, always == CK_TRUE,
                     extractable == CK_TRUE, never == CK_TRUE};
 }
@@ -528,6 +533,7 @@ Result<std::shared_ptr<Token>> Pkcs11Backend::OpenToken(const Pkcs11Uri& uri) {
   }
   if (matches.empty()) {
     wipe();
+    std::sort(seen.begin(), seen.end());
     std::string list;
     for (const auto& s : seen) list += (list.empty() ? "" : ", ") + s;
     return NotFound("no " + uri.TokenDescription() + " in PKCS#11 module " + uri.module_path +
@@ -581,12 +587,14 @@ Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Load(const KeyUri& key_uri) {
   CW_ASSIGN_OR_RETURN(ossl::PKey public_key, PublicKeyFromToken(*token, lease.get(), privs[0], pub, uri));
   auto spec = KeySpecOf(public_key.get());
   if (!spec) return std::move(spec).error().WithContext(uri.KeyDescription() + " on " + token->description());
-  return std::shared_ptr<SigningKey>(
-      std::make_shared<Pkcs11Key>(token, std::move(uri), std::move(public_key), *spec, privs[0]));
+  std::string description = uri.KeyDescription();
+  return std::shared_ptr<SigningKey>(std::make_shared<Pkcs11Key>(token, std::move(uri), std::move(public_key), *spec,
+                                                                 privs[0], std::move(description)));
 }
 
 Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Create(const KeyUri& key_uri, const KeySpec& spec) {
   CW_ASSIGN_OR_RETURN(Pkcs11Uri uri, Pkcs11Uri::FromKeyUri(key_uri));
+  const std::string described_as = uri.KeyDescription();
   CW_ASSIGN_OR_RETURN(std::shared_ptr<Token> token, OpenToken(uri));
   {
     CW_ASSIGN_OR_RETURN(auto lease, token->Acquire());
@@ -652,12 +660,9 @@ Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Create(const KeyUri& key_uri,
   }
   CW_ASSIGN_OR_RETURN(ossl::PKey public_key, PublicKeyFromToken(*token, lease.get(), privs[0], pubs[0], uri));
   CW_ASSIGN_OR_RETURN(KeySpec actual, KeySpecOf(public_key.get()));
-  // Keep the URI the caller gave (without the generated id) for messages and audit.
-  auto reparsed = Pkcs11Uri::FromKeyUri(key_uri);
-  Pkcs11Uri named = reparsed.ok() ? std::move(*reparsed) : uri;
-  named.id = uri.id;
-  return std::shared_ptr<SigningKey>(std::make_shared<Pkcs11Key>(token, std::move(named), std::move(public_key),
-                                                                 actual, privs[0]));
+  // Messages name the key as the caller did, without the generated id used for lookups.
+  return std::shared_ptr<SigningKey>(std::make_shared<Pkcs11Key>(token, uri, std::move(public_key), actual, privs[0],
+                                                                 described_as));
 }
 
 }  // namespace certwright::signer::pkcs11

@@ -32,8 +32,9 @@ struct KeyCustody {
 
 class Pkcs11Key final : public SigningKey {
  public:
+  // `description` names the key in messages as the user wrote it ("object \"ca\"").
   Pkcs11Key(std::shared_ptr<Token> token, Pkcs11Uri uri, ossl::PKey public_key, KeySpec spec,
-            CK_OBJECT_HANDLE handle);
+            CK_OBJECT_HANDLE handle, std::string description);
 
   // signer::SigningKey
   std::string uri() const override { return uri_.redacted; }
@@ -50,6 +51,7 @@ class Pkcs11Key final : public SigningKey {
 
   std::shared_ptr<Token> token_;
   Pkcs11Uri uri_;
+  std::string description_;
   ossl::PKey public_key_;
   KeySpec spec_;
   std::mutex handle_mutex_;

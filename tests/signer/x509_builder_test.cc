@@ -1,0 +1,393 @@
+#include <gtest/gtest.h>
+#include <openssl/x509v3.h>
+
+#include <set>
+
+#include "certwright/signer/x509.h"
+#include "certwright/signer/pem.h"
+#include "file/file_backend.h"
+#include "support/test_ca.h"
+
+namespace certwright::signer {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+using std::chrono::system_clock;
+using testing::Extension;
+using testing::GenerateTestKey;
+using testing::MakeSoftwareCa;
+using testing::VerifyChain;
+
+class ConstantRandom final : public RandomSource {
+ public:
+  explicit ConstantRandom(uint8_t byte) : byte_(byte) {}
+  Status Fill(std::span<uint8_t> out) override {
+    std::fill(out.begin(), out.end(), byte_);
+    return Ok();
+  }
+
+ private:
+  uint8_t byte_;
+};
+
+CertificateTemplate Leaf(const std::string& cn = "web.example.com") {
+  CertificateTemplate t;
+  t.subject = *DistinguishedName::Parse("CN=" + cn);
+  t.dns_names = {cn};
+  t.duration = hours(24);
+  return t;
+}
+
+TEST(X509Builder, SelfSignedCaIsAValidRoot) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256(), {}, 1);
+  X509* cert = ca.ca->certificate();
+  EXPECT_EQ(X509_get_version(cert), X509_VERSION_3);
+  auto bc = Extension(cert, NID_basic_constraints);
+  ASSERT_TRUE(bc);
+  EXPECT_TRUE(bc->critical);
+  EXPECT_EQ(bc->text, "CA:TRUE, pathlen:1");
+  auto ku = Extension(cert, NID_key_usage);
+  ASSERT_TRUE(ku);
+  EXPECT_TRUE(ku->critical);
+  EXPECT_EQ(ku->text, "Digital Signature, Certificate Sign, CRL Sign");
+  EXPECT_TRUE(Extension(cert, NID_subject_key_identifier));
+  EXPECT_FALSE(Extension(cert, NID_authority_key_identifier)) << "AKI is omitted on a self-signed root";
+  EXPECT_FALSE(Extension(cert, NID_subject_alt_name)) << "no names, no SAN extension";
+  EXPECT_EQ(VerifyChain(cert, cert), "");
+}
+
+TEST(X509Builder, LeafHasCriticalConstraintsSkiAkiAndNoKeyCertSign) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  auto key = GenerateTestKey(KeySpec::EcdsaP256());
+  auto t = Leaf();
+  t.usages = *ParseUsages({"digital signature", "server auth", "client auth"});
+  auto issued = ca.ca->Issue(t, key.get());
+  ASSERT_TRUE(issued.ok()) << issued.error().message();
+  X509* cert = issued->certificate.get();
+  EXPECT_EQ(Extension(cert, NID_basic_constraints)->text, "CA:FALSE");
+  EXPECT_TRUE(Extension(cert, NID_basic_constraints)->critical);
+  EXPECT_EQ(Extension(cert, NID_key_usage)->text, "Digital Signature");
+  EXPECT_EQ(Extension(cert, NID_ext_key_usage)->text, "TLS Web Server Authentication, TLS Web Client Authentication");
+  EXPECT_FALSE(Extension(cert, NID_ext_key_usage)->critical);
+  EXPECT_EQ(Extension(cert, NID_subject_alt_name)->text, "DNS:web.example.com");
+  EXPECT_FALSE(Extension(cert, NID_subject_alt_name)->critical) << "the subject is not empty";
+  // AKI of the leaf is the SKI of the CA.
+  const ASN1_OCTET_STRING* ca_ski = X509_get0_subject_key_id(ca.ca->certificate());
+  const ASN1_OCTET_STRING* leaf_aki = X509_get0_authority_key_id(cert);
+  ASSERT_NE(ca_ski, nullptr);
+  ASSERT_NE(leaf_aki, nullptr);
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(ca_ski, leaf_aki), 0);
+  EXPECT_EQ(VerifyChain(cert, ca.ca->certificate()), "");
+  EXPECT_EQ(X509_check_purpose(cert, X509_PURPOSE_SSL_SERVER, 0), 1);
+}
+
+TEST(X509Builder, SanIsCriticalWhenTheSubjectIsEmpty) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  auto key = GenerateTestKey(KeySpec::EcdsaP256());
+  CertificateTemplate t;
+  t.uris = {"spiffe://cluster.local/ns/default/sa/web"};
+  t.ip_addresses = {"10.0.0.7", "fd00::7"};
+  t.email_addresses = {"ops@example.com"};
+  auto issued = ca.ca->Issue(t, key.get());
+  ASSERT_TRUE(issued.ok()) << issued.error().message();
+  auto san = Extension(issued->certificate.get(), NID_subject_alt_name);
+  ASSERT_TRUE(san);
+  EXPECT_TRUE(san->critical);
+  EXPECT_EQ(san->text, "IP Address:10.0.0.7, IP Address:FD00:0:0:0:0:0:0:7, URI:spiffe://cluster.local/ns/default/sa/web, "
+                       "email:ops@example.com");
+  EXPECT_EQ(X509_NAME_entry_count(X509_get_subject_name(issued->certificate.get())), 0);
+  EXPECT_EQ(VerifyChain(issued->certificate.get(), ca.ca->certificate()), "");
+}
+
+TEST(X509Builder, DefaultUsagesFollowTheKeyType) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  // RFC 5480 §3: no keyEncipherment for EC keys; RSA keeps cert-manager's default.
+  auto ec = ca.ca->Issue(Leaf(), GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_TRUE(ec.ok());
+  EXPECT_EQ(Extension(ec->certificate.get(), NID_key_usage)->text, "Digital Signature");
+  auto rsa = ca.ca->Issue(Leaf(), GenerateTestKey(KeySpec::Rsa(2048)).get());
+  ASSERT_TRUE(rsa.ok());
+  EXPECT_EQ(Extension(rsa->certificate.get(), NID_key_usage)->text, "Digital Signature, Key Encipherment");
+  EXPECT_FALSE(Extension(rsa->certificate.get(), NID_ext_key_usage));
+}
+
+TEST(X509Builder, CertSignOnALeafIsRefused) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  auto t = Leaf();
+  t.usages = *ParseUsages({"cert sign"});
+  auto issued = ca.ca->Issue(t, GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_FALSE(issued.ok());
+  EXPECT_EQ(issued.error().message(),
+            "usages: \"cert sign\" and \"crl sign\" are only allowed for CA certificates (isCA: true)");
+}
+
+TEST(X509Builder, EveryCaAlgorithmIssuesAVerifiableChain) {
+  struct Row { KeySpec ca; bool pss; std::string alg; };
+  const std::vector<Row> rows = {
+      {KeySpec::EcdsaP256(), false, "ecdsa-with-SHA256"}, {KeySpec::EcdsaP384(), false, "ecdsa-with-SHA384"},
+      {KeySpec::Ed25519(), false, "ED25519"},             {KeySpec::Rsa(2048), false, "sha256WithRSAEncryption"},
+      {KeySpec::Rsa(3072), true, "rsassaPss"},            {KeySpec::Rsa(4096), false, "sha256WithRSAEncryption"},
+  };
+  for (const auto& row : rows) {
+    IssuanceOptions options;
+    options.rsa_pss = row.pss;
+    auto ca = MakeSoftwareCa(row.ca, options);
+    for (auto leaf_spec : {KeySpec::EcdsaP256(), KeySpec::Ed25519(), KeySpec::Rsa(2048)}) {
+      auto issued = ca.ca->Issue(Leaf(), GenerateTestKey(leaf_spec).get());
+      ASSERT_TRUE(issued.ok()) << KeySpecName(row.ca) << ": " << issued.error().message();
+      const X509_ALGOR* alg = nullptr;
+      X509_get0_signature(nullptr, &alg, issued->certificate.get());
+      const ASN1_OBJECT* oid = nullptr;
+      X509_ALGOR_get0(&oid, nullptr, nullptr, alg);
+      EXPECT_EQ(OBJ_nid2ln(OBJ_obj2nid(oid)), row.alg) << KeySpecName(row.ca);
+      EXPECT_EQ(VerifyChain(issued->certificate.get(), ca.ca->certificate()), "")
+          << KeySpecName(row.ca) << " -> " << KeySpecName(leaf_spec);
+    }
+  }
+}
+
+TEST(X509Builder, PssAlgorithmIdentifierMatchesTheBaselineRequirementsEncoding) {
+  IssuanceOptions options;
+  options.rsa_pss = true;
+  auto ca = MakeSoftwareCa(KeySpec::Rsa(2048), options);
+  const X509_ALGOR* alg = nullptr;
+  X509_get0_signature(nullptr, &alg, ca.ca->certificate());
+  unsigned char* der = nullptr;
+  int len = i2d_X509_ALGOR(alg, &der);
+  std::string hex;
+  for (int i = 0; i < len; ++i) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", der[i]);
+    hex += b;
+  }
+  OPENSSL_free(der);
+  EXPECT_EQ(hex, "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108"
+                 "300d06096086480165030402010500a203020120");
+}
+
+TEST(X509Builder, SerialsArePositiveUniqueAndCarryMoreThan64BitsOfEntropy) {
+  auto ca = MakeSoftwareCa(KeySpec::Ed25519());
+  auto key = GenerateTestKey(KeySpec::EcdsaP256());
+  std::set<std::string> serials;
+  for (int i = 0; i < 2000; ++i) {
+    auto issued = ca.ca->Issue(Leaf(), key.get());
+    ASSERT_TRUE(issued.ok());
+    const ASN1_INTEGER* serial = X509_get0_serialNumber(issued->certificate.get());
+    ASSERT_EQ(ASN1_STRING_type(serial), V_ASN1_INTEGER) << "never negative";
+    ASSERT_LE(ASN1_STRING_length(serial), 20) << "RFC 5280 §4.1.2.2: at most 20 octets";
+    serials.insert(issued->serial_hex);
+  }
+  EXPECT_EQ(serials.size(), 2000u);
+}
+
+TEST(X509Builder, SerialTopBitIsClearedAndAllZeroRandomnessFails) {
+  ConstantRandom ones(0xff);
+  IssuanceOptions options;
+  options.random = &ones;
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256(), options);
+  EXPECT_EQ(ca.ca->Issue(Leaf(), GenerateTestKey(KeySpec::EcdsaP256()).get())->serial_hex,
+            "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF");
+
+  ConstantRandom zeros(0);
+  options.random = &zeros;
+  auto key = SigningKeyFromPKey(GenerateTestKey(KeySpec::EcdsaP256()), "memory:x");
+  CertificateTemplate t;
+  t.subject = *DistinguishedName::Parse("CN=x");
+  t.is_ca = true;
+  auto cert = SelfSign(**key, t, options);
+  ASSERT_FALSE(cert.ok());
+  EXPECT_EQ(cert.error().message(), "random source returned only zero bytes for a serial number");
+}
+
+TEST(X509Builder, ValidityIsBackdatedAndBoundedByTheCa) {
+  ManualClock clock(system_clock::from_time_t(1'800'000'000));  // 2027-01-15
+  IssuanceOptions options;
+  options.clock = &clock;
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256(), options, std::nullopt, hours(24 * 30));
+  clock.Advance(hours(1));
+  auto t = Leaf();
+  t.duration = hours(48);
+  auto issued = ca.ca->Issue(t, GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_TRUE(issued.ok()) << issued.error().message();
+  EXPECT_EQ(issued->not_before, clock.Now() - minutes(1));
+  EXPECT_EQ(issued->not_after, clock.Now() + hours(48));
+  EXPECT_EQ(ToTimePoint(X509_get0_notBefore(issued->certificate.get())), issued->not_before);
+  EXPECT_EQ(ToTimePoint(X509_get0_notAfter(issued->certificate.get())), issued->not_after);
+
+  // Right after the CA was made, notBefore is not backdated before the CA's own notBefore.
+  clock.Set(system_clock::from_time_t(1'800'000'000));
+  auto early = ca.ca->Issue(t, GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(early->not_before, ToTimePoint(X509_get0_notBefore(ca.ca->certificate())));
+
+  t.duration = hours(24 * 31);
+  auto too_long = ca.ca->Issue(t, GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().message(),
+            "duration 744h would end at 2027-02-15T08:00:00Z, after the issuing CA certificate expires at "
+            "2027-02-14T08:00:00Z; request at most 720h");
+
+  clock.Advance(hours(24 * 31));
+  t.duration = hours(1);
+  auto expired = ca.ca->Issue(t, GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_FALSE(expired.ok());
+  EXPECT_EQ(expired.error().message(), "the issuing CA certificate expired at 2027-02-14T08:00:00Z");
+}
+
+TEST(X509Builder, DatesFrom2050UseGeneralizedTime) {
+  ManualClock clock(system_clock::from_time_t(2'524'608'000 - 3600));  // 2049-12-31T23:00Z
+  IssuanceOptions options;
+  options.clock = &clock;
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256(), options, std::nullopt, hours(24 * 365));
+  EXPECT_EQ(ASN1_STRING_type(X509_get0_notBefore(ca.ca->certificate())), V_ASN1_UTCTIME);
+  EXPECT_EQ(ASN1_STRING_type(X509_get0_notAfter(ca.ca->certificate())), V_ASN1_GENERALIZEDTIME);
+}
+
+TEST(X509Builder, ZeroAndNegativeDurationsAreRefused) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  for (auto d : {seconds(0), seconds(-3600)}) {
+    auto t = Leaf();
+    t.duration = d;
+    auto issued = ca.ca->Issue(t, GenerateTestKey(KeySpec::EcdsaP256()).get());
+    ASSERT_FALSE(issued.ok());
+    EXPECT_EQ(issued.error().message(), "duration must be positive, got " + std::to_string(d.count()) + "s");
+  }
+}
+
+TEST(X509Builder, TemplateValidationNamesTheField) {
+  struct Row { std::function<void(CertificateTemplate&)> edit; std::string message; };
+  const std::vector<Row> rows = {
+      {[](auto& t) { t.subject = {}; t.dns_names = {}; },
+       "the certificate has no subject and no subject alternative names: set at least one of commonName, dnsNames, "
+       "ipAddresses, uris or emailAddresses"},
+      {[](auto& t) { t.dns_names = {"ok.example", "bad_name.example"}; },
+       "dnsNames[1]: \"bad_name.example\" is not a valid DNS name: '_' is not allowed in host names (RFC 5280 "
+       "§4.2.1.6, CA/B Forum BR)"},
+      {[](auto& t) { t.dns_names = {"a.*.example"}; },
+       "dnsNames[0]: \"a.*.example\" is not a valid DNS name: a wildcard '*' is allowed only as the whole leftmost label"},
+      {[](auto& t) { t.dns_names = {"-a.example"}; },
+       "dnsNames[0]: \"-a.example\" is not a valid DNS name: a label must not start or end with '-'"},
+      {[](auto& t) { t.dns_names = {"a..example"}; },
+       "dnsNames[0]: \"a..example\" is not a valid DNS name: it has an empty label"},
+      {[](auto& t) { t.dns_names = {"example.com."}; },
+       "dnsNames[0]: \"example.com.\" is not a valid DNS name: it must not end with '.'"},
+      {[](auto& t) { t.dns_names = {std::string(64, 'a') + ".example"}; },
+       "dnsNames[0]: \"" + std::string(64, 'a') + ".example\" is not a valid DNS name: label \"" + std::string(64, 'a') +
+           "\" is longer than 63 characters"},
+      {[](auto& t) { t.dns_names = {"b\xC3\xBC" "cher.example"}; },
+       "dnsNames[0]: \"b\xC3\xBC" "cher.example\" is not a valid DNS name: non-ASCII characters must be written in "
+       "punycode (xn--...)"},
+      {[](auto& t) { t.ip_addresses = {"10.0.0.300"}; },
+       "ipAddresses[0]: \"10.0.0.300\" is not a valid IPv4 or IPv6 address"},
+      {[](auto& t) { t.uris = {"no-scheme"}; },
+       "uris[0]: \"no-scheme\" is not a valid URI: it has no scheme (RFC 5280 requires an absolute URI)"},
+      {[](auto& t) { t.uris = {"spiffe://a b"}; },
+       "uris[0]: \"spiffe://a b\" is not a valid URI: it contains a space, control or non-ASCII character"},
+      {[](auto& t) { t.email_addresses = {"nobody"}; }, "emailAddresses[0]: \"nobody\" is not a valid email address"},
+      {[](auto& t) { t.email_addresses = {"a@b_c"}; },
+       "emailAddresses[0] domain: \"b_c\" is not a valid DNS name: '_' is not allowed in host names (RFC 5280 "
+       "§4.2.1.6, CA/B Forum BR)"},
+      {[](auto& t) { t.max_path_length = 1; }, "maxPathLength is only allowed when isCA is true"},
+  };
+  for (const auto& row : rows) {
+    auto t = Leaf();
+    row.edit(t);
+    auto s = ValidateTemplate(t);
+    ASSERT_FALSE(s.ok()) << row.message;
+    EXPECT_EQ(s.error().message(), row.message);
+  }
+  auto wildcard = Leaf();
+  wildcard.dns_names = {"*.apps.example.com", "xn--bcher-kva.example"};
+  EXPECT_TRUE(ValidateTemplate(wildcard).ok());
+}
+
+TEST(X509Builder, PathLengthConstraintsAreHonoured) {
+  auto root = MakeSoftwareCa(KeySpec::EcdsaP256(), {}, 0);
+  CertificateTemplate sub;
+  sub.subject = *DistinguishedName::Parse("CN=Sub CA");
+  sub.is_ca = true;
+  auto refused = root.ca->Issue(sub, GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message(), "the issuing CA's pathLenConstraint is 0: it may not issue CA certificates");
+  EXPECT_EQ(refused.error().kind(), ErrorKind::kPolicyDenied);
+
+  auto root2 = MakeSoftwareCa(KeySpec::EcdsaP256(), {}, 2);
+  auto sub_key = SigningKeyFromPKey(GenerateTestKey(KeySpec::EcdsaP384()), "memory:sub");
+  auto sub_cert = root2.ca->Issue(sub, (*sub_key)->public_key());
+  ASSERT_TRUE(sub_cert.ok()) << sub_cert.error().message();
+  EXPECT_EQ(Extension(sub_cert->certificate.get(), NID_basic_constraints)->text, "CA:TRUE, pathlen:1");
+
+  // Two-level chain: the intermediate issues a leaf; tls.crt carries leaf + intermediate.
+  std::vector<ossl::X509Ptr> chain;
+  chain.push_back(std::move(sub_cert->certificate));
+  chain.push_back(ossl::Share(root2.ca->certificate()));
+  auto intermediate = CertificateAuthority::Create(*sub_key, std::move(chain));
+  ASSERT_TRUE(intermediate.ok()) << intermediate.error().message();
+  auto leaf = intermediate->Issue(Leaf(), GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_TRUE(leaf.ok());
+  auto certs = ParseCertificates(leaf->chain_pem);
+  ASSERT_TRUE(certs.ok());
+  ASSERT_EQ(certs->size(), 2u) << "leaf then intermediate, no self-signed root";
+  EXPECT_EQ(VerifyChain(certs->at(0).get(), root2.ca->certificate(), {certs->at(1).get()}), "");
+  EXPECT_EQ(leaf->ca_pem, root2.pem);
+}
+
+TEST(X509Builder, CertificateAuthorityRefusesAMismatchedKeyOrANonCa) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  auto other = SigningKeyFromPKey(GenerateTestKey(KeySpec::EcdsaP256()), "memory:other");
+  std::vector<ossl::X509Ptr> chain;
+  chain.push_back(ossl::Share(ca.ca->certificate()));
+  auto mismatched = CertificateAuthority::Create(*other, std::move(chain));
+  ASSERT_FALSE(mismatched.ok());
+  EXPECT_EQ(mismatched.error().message(),
+            "the CA key memory:other (ECDSA P-256) does not match the public key of the CA certificate "
+            "\"CN=Test CA ecdsa-p256,O=certwright tests\" (ECDSA P-256)");
+
+  auto leaf_key = SigningKeyFromPKey(GenerateTestKey(KeySpec::EcdsaP256()), "memory:leaf");
+  auto leaf = ca.ca->Issue(Leaf(), (*leaf_key)->public_key());
+  ASSERT_TRUE(leaf.ok());
+  std::vector<ossl::X509Ptr> not_ca;
+  not_ca.push_back(std::move(leaf->certificate));
+  auto refused = CertificateAuthority::Create(*leaf_key, std::move(not_ca));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message(),
+            "CA certificate \"CN=web.example.com\" is not a CA: it lacks basicConstraints cA=TRUE");
+
+  auto unrelated = MakeSoftwareCa(KeySpec::EcdsaP256());
+  std::vector<ossl::X509Ptr> wrong_order;
+  wrong_order.push_back(ossl::Share(ca.ca->certificate()));
+  wrong_order.push_back(ossl::Share(unrelated.ca->certificate()));
+  auto bad_chain = CertificateAuthority::Create(ca.key, std::move(wrong_order));
+  ASSERT_FALSE(bad_chain.ok());
+  EXPECT_EQ(bad_chain.error().message(),
+            "CA chain certificate 2 did not issue certificate 1: order the chain from the CA up to the root");
+}
+
+TEST(X509Builder, CaCsrCarriesTheCaExtensionsAndVerifies) {
+  auto key = SigningKeyFromPKey(GenerateTestKey(KeySpec::EcdsaP384()), "memory:sub");
+  CertificateTemplate t;
+  t.subject = *DistinguishedName::Parse("CN=Issuing CA,O=Example");
+  t.is_ca = true;
+  auto pem = CreateCsrPem(**key, t);
+  ASSERT_TRUE(pem.ok()) << pem.error().message();
+  auto csr = CertificateRequest::Parse(*pem);
+  ASSERT_TRUE(csr.ok()) << csr.error().message();
+  EXPECT_TRUE(csr->requests_ca);
+  EXPECT_EQ(csr->subject.ToString(), "CN=Issuing CA,O=Example");
+  EXPECT_TRUE(ossl::SamePublicKey(csr->public_key.get(), (*key)->public_key()));
+}
+
+TEST(X509Builder, PemOutputRoundTripsToTheSameDer) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  auto issued = ca.ca->Issue(Leaf(), GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_TRUE(issued.ok());
+  auto back = testing::ParseOne(issued->pem);
+  ASSERT_TRUE(back);
+  auto der = ossl::CertificateToDer(back.get());
+  EXPECT_EQ(*der, issued->der);
+}
+
+}  // namespace
+}  // namespace certwright::signer
