@@ -232,7 +232,7 @@ int RunSign(const std::vector<std::string>& args) {
     if (!usages) return Fail(usages.error().WithContext("--usage"));
     tmpl.usages = *usages;
   }
-  auto issued = ca->Issue(tmpl, csr->public_key.get());
+  auto issued = ca->Issue(tmpl, csr->subject_key);
   if (!issued) return Fail(issued.error());
   std::string out = flags->Get("out").value_or("-");
   if (auto w = WriteFileAtomic(out, issued->chain_pem); !w.ok()) return Fail(w.error());

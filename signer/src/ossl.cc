@@ -1,6 +1,8 @@
 #include "certwright/signer/ossl.h"
 
 #include <openssl/err.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/pem.h>
 
 #include <cstdio>
@@ -106,21 +108,91 @@ std::string DescribeKey(EVP_PKEY* key) {
   }
 }
 
-Result<Bytes> KeyIdentifier(EVP_PKEY* key) {
-  X509_PUBKEY* pub = nullptr;
-  if (X509_PUBKEY_set(&pub, key) != 1) {
-    return Internal("reading public key: " + DrainErrors());
+Result<PublicKeyParts> PublicKeyPartsOf(EVP_PKEY* key) {
+  PublicKeyParts parts;
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_EC: {
+      char group[64] = {0};
+      size_t glen = 0, plen = 0;
+      if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &glen) != 1 ||
+          EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0, &plen) != 1) {
+        return Internal("reading the EC public key: " + DrainErrors());
+      }
+      parts.bits.resize(plen);
+      if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, parts.bits.data(), plen, &plen) != 1) {
+        return Internal("reading the EC public key: " + DrainErrors());
+      }
+      parts.algorithm_nid = NID_X9_62_id_ecPublicKey;
+      parts.curve_nid = OBJ_sn2nid(group);
+      if (parts.curve_nid == NID_undef) parts.curve_nid = EC_curve_nist2nid(group);
+      if (parts.curve_nid == NID_undef) return InvalidArgument(std::string("unknown EC curve ") + group);
+      return parts;
+    }
+    case EVP_PKEY_ED25519: {
+      size_t len = 0;
+      EVP_PKEY_get_raw_public_key(key, nullptr, &len);
+      parts.bits.resize(len);
+      if (EVP_PKEY_get_raw_public_key(key, parts.bits.data(), &len) != 1) {
+        return Internal("reading the Ed25519 public key: " + DrainErrors());
+      }
+      parts.algorithm_nid = NID_ED25519;
+      return parts;
+    }
+    case EVP_PKEY_RSA: {
+      // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1)
+      BIGNUM* n = nullptr;
+      BIGNUM* e = nullptr;
+      if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+          EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+        BN_free(n);
+        return Internal("reading the RSA public key: " + DrainErrors());
+      }
+      Asn1Integer an(BN_to_ASN1_INTEGER(n, nullptr));
+      Asn1Integer ae(BN_to_ASN1_INTEGER(e, nullptr));
+      BN_free(n);
+      BN_free(e);
+      int content = i2d_ASN1_INTEGER(an.get(), nullptr) + i2d_ASN1_INTEGER(ae.get(), nullptr);
+      int total = ASN1_object_size(1, content, V_ASN1_SEQUENCE);
+      parts.bits.resize(static_cast<size_t>(total));
+      unsigned char* p = parts.bits.data();
+      ASN1_put_object(&p, 1, content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+      i2d_ASN1_INTEGER(an.get(), &p);
+      i2d_ASN1_INTEGER(ae.get(), &p);
+      parts.algorithm_nid = NID_rsaEncryption;
+      return parts;
+    }
+    default:
+      return InvalidArgument("cannot encode a " + DescribeKey(key) + " public key");
   }
-  const unsigned char* bits = nullptr;
-  int len = 0;
-  X509_PUBKEY_get0_param(nullptr, &bits, &len, nullptr, pub);
-  Bytes digest(EVP_MAX_MD_SIZE);
-  unsigned int dlen = 0;
-  int ok = EVP_Digest(bits, static_cast<size_t>(len), digest.data(), &dlen, EVP_sha1(), nullptr);
-  X509_PUBKEY_free(pub);
-  if (ok != 1) return Internal("hashing public key: " + DrainErrors());
-  digest.resize(dlen);
+}
+
+Status SetSubjectPublicKey(X509* cert, const PublicKeyParts& parts) {
+  unsigned char* bits = static_cast<unsigned char*>(OPENSSL_memdup(parts.bits.data(), parts.bits.size()));
+  int ptype = V_ASN1_UNDEF;  // Ed25519: parameters absent (RFC 8410 §3)
+  void* pval = nullptr;
+  if (parts.algorithm_nid == NID_X9_62_id_ecPublicKey) {
+    ptype = V_ASN1_OBJECT;  // namedCurve (RFC 5480 §2.1.1)
+    pval = OBJ_nid2obj(parts.curve_nid);
+  } else if (parts.algorithm_nid == NID_rsaEncryption) {
+    ptype = V_ASN1_NULL;  // RFC 3279 §2.3.1
+  }
+  if (bits == nullptr || X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(parts.algorithm_nid), ptype,
+                                                pval, bits, static_cast<int>(parts.bits.size())) != 1) {
+    OPENSSL_free(bits);
+    return Internal("setting the subject public key: " + DrainErrors());
+  }
+  return Ok();
+}
+
+Bytes KeyIdentifier(const PublicKeyParts& parts) {
+  Bytes digest(20);
+  EVP_Digest(parts.bits.data(), parts.bits.size(), digest.data(), nullptr, EVP_sha1(), nullptr);
   return digest;
+}
+
+Result<Bytes> KeyIdentifier(EVP_PKEY* key) {
+  CW_ASSIGN_OR_RETURN(PublicKeyParts parts, PublicKeyPartsOf(key));
+  return KeyIdentifier(parts);
 }
 
 bool SamePublicKey(EVP_PKEY* a, EVP_PKEY* b) {

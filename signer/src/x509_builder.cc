@@ -172,24 +172,44 @@ void SetBitStringSignature(ASN1_BIT_STRING* bits, const Bytes& signature) {
 }
 
 // Signs the certificate's TBS through the key and returns the whole certificate's DER.
+const Bytes& CachedAlgorithmIdentifierDer(SignatureScheme scheme) {
+  static const std::array<Bytes, 8> table = [] {
+    std::array<Bytes, 8> t;
+    for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = AlgorithmIdentifierDer(static_cast<SignatureScheme>(i));
+    return t;
+  }();
+  return table[static_cast<size_t>(scheme)];
+}
+
+// Signs the certificate's TBS through the key and returns the whole certificate's DER:
+//   Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
+// (RFC 5280 §4.1). The outer structure is assembled here from the TBS bytes that were signed,
+// rather than by re-encoding the X509 object, so the signed bytes are exactly the ones emitted.
 Result<Bytes> SignCertificate(X509* x, SigningKey& key, SignatureScheme scheme) {
-  const ASN1_BIT_STRING* sig = nullptr;
-  const X509_ALGOR* outer = nullptr;
-  X509_get0_signature(&sig, &outer, x);
-  const X509_ALGOR* alg = AlgorithmIdentifier(scheme);
-  // OpenSSL exposes these fields const only; X509_sign itself writes them the same way.
-  if (X509_ALGOR_copy(const_cast<X509_ALGOR*>(X509_get0_tbs_sigalg(x)), alg) != 1 ||
-      X509_ALGOR_copy(const_cast<X509_ALGOR*>(outer), alg) != 1) {
+  // OpenSSL exposes the TBS signature field const only; X509_sign itself writes it the same way.
+  if (X509_ALGOR_copy(const_cast<X509_ALGOR*>(X509_get0_tbs_sigalg(x)), AlgorithmIdentifier(scheme)) != 1) {
     return Internal("setting the signature algorithm: " + ossl::DrainErrors());
   }
   unsigned char* tbs = nullptr;
   int tbs_len = i2d_re_X509_tbs(x, &tbs);
   if (tbs_len <= 0) return Internal("encoding TBSCertificate: " + ossl::DrainErrors());
+  ossl::Buffer tbs_owner(tbs);
   auto signature = key.Sign(scheme, std::span<const uint8_t>(tbs, static_cast<size_t>(tbs_len)));
-  OPENSSL_free(tbs);
   if (!signature) return std::move(signature).error().WithContext("signing with " + key.uri());
-  SetBitStringSignature(const_cast<ASN1_BIT_STRING*>(sig), *signature);
-  return ossl::CertificateToDer(x);
+
+  const Bytes& alg = CachedAlgorithmIdentifierDer(scheme);
+  const int bits_len = static_cast<int>(signature->size()) + 1;  // leading "unused bits" octet
+  const int bits_total = ASN1_object_size(0, bits_len, V_ASN1_BIT_STRING);
+  const int content = tbs_len + static_cast<int>(alg.size()) + bits_total;
+  Bytes der(static_cast<size_t>(ASN1_object_size(1, content, V_ASN1_SEQUENCE)));
+  unsigned char* p = der.data();
+  ASN1_put_object(&p, 1, content, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+  p = std::copy(tbs, tbs + tbs_len, p);
+  p = std::copy(alg.begin(), alg.end(), p);
+  ASN1_put_object(&p, 0, bits_len, V_ASN1_BIT_STRING, V_ASN1_UNIVERSAL);
+  *p++ = 0;
+  std::copy(signature->begin(), signature->end(), p);
+  return der;
 }
 
 std::string DerToPem(std::string_view label, const Bytes& der) {
@@ -334,7 +354,7 @@ Status AddExtensions(X509* x, const CertificateTemplate& tmpl, const Usages& usa
 
 struct BuildParams {
   const CertificateTemplate* tmpl;
-  EVP_PKEY* subject_key;
+  const SubjectPublicKey* subject_key;
   const X509_NAME* issuer_name;  // nullptr: self-signed
   const Bytes* authority_key_id;  // empty: no AKI
   system_clock::time_point not_before_floor;
@@ -347,8 +367,7 @@ struct BuildParams {
 Result<IssuedCertificate> Build(const BuildParams& p) {
   const CertificateTemplate& tmpl = *p.tmpl;
   CW_RETURN_IF_ERROR(ValidateTemplate(tmpl));
-  CW_ASSIGN_OR_RETURN(KeySpec subject_spec, KeySpecOf(p.subject_key));
-  CW_ASSIGN_OR_RETURN(Usages usages, EffectiveUsages(tmpl, subject_spec));
+  CW_ASSIGN_OR_RETURN(Usages usages, EffectiveUsages(tmpl, p.subject_key->spec));
 
   const Clock& clock = p.options->clock ? *p.options->clock : SystemClock::Instance();
   RandomSource& random = p.options->random ? *p.options->random : SystemRandom::Instance();
@@ -371,11 +390,11 @@ Result<IssuedCertificate> Build(const BuildParams& p) {
       X509_set_serialNumber(x.get(), serial_asn1.get()) != 1 || X509_set_subject_name(x.get(), subject.get()) != 1 ||
       X509_set_issuer_name(x.get(), p.issuer_name ? p.issuer_name : subject.get()) != 1 ||
       ASN1_TIME_set(X509_getm_notBefore(x.get()), system_clock::to_time_t(not_before)) == nullptr ||
-      ASN1_TIME_set(X509_getm_notAfter(x.get()), system_clock::to_time_t(not_after)) == nullptr ||
-      X509_set_pubkey(x.get(), p.subject_key) != 1) {
+      ASN1_TIME_set(X509_getm_notAfter(x.get()), system_clock::to_time_t(not_after)) == nullptr) {
     return Internal("building certificate: " + ossl::DrainErrors());
   }
-  CW_ASSIGN_OR_RETURN(Bytes ski, ossl::KeyIdentifier(p.subject_key));
+  CW_RETURN_IF_ERROR(ossl::SetSubjectPublicKey(x.get(), p.subject_key->parts));
+  const Bytes ski = ossl::KeyIdentifier(p.subject_key->parts);
   CW_RETURN_IF_ERROR(AddExtensions(x.get(), tmpl, usages, ski, *p.authority_key_id, tmpl.subject.empty()));
   CW_ASSIGN_OR_RETURN(Bytes der, SignCertificate(x.get(), *p.signer, p.scheme));
 
@@ -384,7 +403,6 @@ Result<IssuedCertificate> Build(const BuildParams& p) {
   out.serial_hex = SerialHex(serial.get());
   out.not_before = not_before;
   out.not_after = not_after;
-  out.certificate = std::move(x);
   out.der = std::move(der);
   return out;
 }
@@ -416,6 +434,11 @@ Status ValidateTemplate(const CertificateTemplate& tmpl) {
   return tmpl.subject.ToX509Name().ok() ? Ok() : Status(tmpl.subject.ToX509Name().error());
 }
 
+ossl::X509Ptr IssuedCertificate::Certificate() const {
+  const unsigned char* p = der.data();
+  return ossl::X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+}
+
 system_clock::time_point ToTimePoint(const ASN1_TIME* t) {
   std::tm tm{};
   ASN1_TIME_to_tm(t, &tm);
@@ -427,7 +450,8 @@ Result<IssuedCertificate> SelfSign(SigningKey& key, const CertificateTemplate& t
     return InvalidArgument("a self-signed certificate needs a subject (its issuer name is its subject)");
   }
   const Bytes no_aki;  // RFC 5280 §4.2.1.1: AKI may be omitted on self-signed certificates
-  BuildParams p{&tmpl, key.public_key(), nullptr, &no_aki, system_clock::time_point::min(), std::nullopt, &key,
+  CW_ASSIGN_OR_RETURN(SubjectPublicKey subject, SubjectPublicKey::FromPKey(key.public_key()));
+  BuildParams p{&tmpl, &subject, nullptr, &no_aki, system_clock::time_point::min(), std::nullopt, &key,
                 DefaultScheme(key.spec(), options.rsa_pss), &options};
   CW_ASSIGN_OR_RETURN(IssuedCertificate out, Build(p));
   out.chain_pem = out.pem;
@@ -528,7 +552,20 @@ Result<CertificateAuthority> CertificateAuthority::Create(std::shared_ptr<Signin
   return out;
 }
 
+Result<SubjectPublicKey> SubjectPublicKey::FromPKey(EVP_PKEY* key) {
+  SubjectPublicKey out;
+  CW_ASSIGN_OR_RETURN(out.spec, KeySpecOf(key));
+  CW_ASSIGN_OR_RETURN(out.parts, ossl::PublicKeyPartsOf(key));
+  return out;
+}
+
 Result<IssuedCertificate> CertificateAuthority::Issue(const CertificateTemplate& tmpl, EVP_PKEY* subject_key) const {
+  CW_ASSIGN_OR_RETURN(SubjectPublicKey subject, SubjectPublicKey::FromPKey(subject_key));
+  return Issue(tmpl, subject);
+}
+
+Result<IssuedCertificate> CertificateAuthority::Issue(const CertificateTemplate& tmpl,
+                                                      const SubjectPublicKey& subject_key) const {
   CertificateTemplate effective = tmpl;
   if (tmpl.is_ca && path_length_) {
     if (*path_length_ == 0) {
@@ -545,7 +582,7 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const CertificateTemplate&
     return Unavailable("the issuing CA certificate expired at " + FormatTime(not_after_));
   }
   BuildParams p{&effective,
-                subject_key,
+                &subject_key,
                 X509_get_subject_name(chain_.front().get()),
                 &key_id_,
                 ToTimePoint(X509_get0_notBefore(chain_.front().get())),
@@ -610,6 +647,28 @@ Result<CertificateRequest> CertificateRequest::Parse(std::string_view input) {
                            "by the private key of the public key it carries");
   }
   out.public_key = ossl::Share(pub);
+  // The SPKI parts straight from the request's encoding (no second decode of the key).
+  {
+    const ASN1_OBJECT* alg = nullptr;
+    const unsigned char* bits = nullptr;
+    int bits_len = 0;
+    X509_ALGOR* algor = nullptr;
+    X509_PUBKEY_get0_param(const_cast<ASN1_OBJECT**>(&alg), &bits, &bits_len, &algor,
+                           X509_REQ_get_X509_PUBKEY(out.request.get()));
+    out.subject_key.spec = out.key_spec;
+    out.subject_key.parts.algorithm_nid = OBJ_obj2nid(alg);
+    out.subject_key.parts.bits.assign(bits, bits + bits_len);
+    if (out.subject_key.parts.algorithm_nid == NID_X9_62_id_ecPublicKey) {
+      int ptype = 0;
+      const void* pval = nullptr;
+      X509_ALGOR_get0(nullptr, &ptype, &pval, algor);
+      if (ptype != V_ASN1_OBJECT) {
+        return InvalidArgument("certificate request EC key does not name its curve (explicit curve parameters are "
+                               "not supported, RFC 5480 §2.1.1)");
+      }
+      out.subject_key.parts.curve_nid = OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(pval));
+    }
+  }
   CW_ASSIGN_OR_RETURN(out.subject, DistinguishedName::FromX509Name(X509_REQ_get_subject_name(out.request.get())));
 
   STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(out.request.get());

@@ -65,7 +65,8 @@ TEST(X509Builder, LeafHasCriticalConstraintsSkiAkiAndNoKeyCertSign) {
   t.usages = *ParseUsages({"digital signature", "server auth", "client auth"});
   auto issued = ca.ca->Issue(t, key.get());
   ASSERT_TRUE(issued.ok()) << issued.error().message();
-  X509* cert = issued->certificate.get();
+  auto owned = issued->Certificate();
+  X509* cert = owned.get();
   EXPECT_EQ(Extension(cert, NID_basic_constraints)->text, "CA:FALSE");
   EXPECT_TRUE(Extension(cert, NID_basic_constraints)->critical);
   EXPECT_EQ(Extension(cert, NID_key_usage)->text, "Digital Signature");
@@ -92,13 +93,13 @@ TEST(X509Builder, SanIsCriticalWhenTheSubjectIsEmpty) {
   t.email_addresses = {"ops@example.com"};
   auto issued = ca.ca->Issue(t, key.get());
   ASSERT_TRUE(issued.ok()) << issued.error().message();
-  auto san = Extension(issued->certificate.get(), NID_subject_alt_name);
+  auto san = Extension(issued->Certificate().get(), NID_subject_alt_name);
   ASSERT_TRUE(san);
   EXPECT_TRUE(san->critical);
   EXPECT_EQ(san->text, "IP Address:10.0.0.7, IP Address:FD00:0:0:0:0:0:0:7, URI:spiffe://cluster.local/ns/default/sa/web, "
                        "email:ops@example.com");
-  EXPECT_EQ(X509_NAME_entry_count(X509_get_subject_name(issued->certificate.get())), 0);
-  EXPECT_EQ(VerifyChain(issued->certificate.get(), ca.ca->certificate()), "");
+  EXPECT_EQ(X509_NAME_entry_count(X509_get_subject_name(issued->Certificate().get())), 0);
+  EXPECT_EQ(VerifyChain(issued->Certificate().get(), ca.ca->certificate()), "");
 }
 
 TEST(X509Builder, DefaultUsagesFollowTheKeyType) {
@@ -106,11 +107,11 @@ TEST(X509Builder, DefaultUsagesFollowTheKeyType) {
   // RFC 5480 §3: no keyEncipherment for EC keys; RSA keeps cert-manager's default.
   auto ec = ca.ca->Issue(Leaf(), GenerateTestKey(KeySpec::EcdsaP256()).get());
   ASSERT_TRUE(ec.ok());
-  EXPECT_EQ(Extension(ec->certificate.get(), NID_key_usage)->text, "Digital Signature");
+  EXPECT_EQ(Extension(ec->Certificate().get(), NID_key_usage)->text, "Digital Signature");
   auto rsa = ca.ca->Issue(Leaf(), GenerateTestKey(KeySpec::Rsa(2048)).get());
   ASSERT_TRUE(rsa.ok());
-  EXPECT_EQ(Extension(rsa->certificate.get(), NID_key_usage)->text, "Digital Signature, Key Encipherment");
-  EXPECT_FALSE(Extension(rsa->certificate.get(), NID_ext_key_usage));
+  EXPECT_EQ(Extension(rsa->Certificate().get(), NID_key_usage)->text, "Digital Signature, Key Encipherment");
+  EXPECT_FALSE(Extension(rsa->Certificate().get(), NID_ext_key_usage));
 }
 
 TEST(X509Builder, CertSignOnALeafIsRefused) {
@@ -138,11 +139,12 @@ TEST(X509Builder, EveryCaAlgorithmIssuesAVerifiableChain) {
       auto issued = ca.ca->Issue(Leaf(), GenerateTestKey(leaf_spec).get());
       ASSERT_TRUE(issued.ok()) << KeySpecName(row.ca) << ": " << issued.error().message();
       const X509_ALGOR* alg = nullptr;
-      X509_get0_signature(nullptr, &alg, issued->certificate.get());
+      auto cert = issued->Certificate();
+      X509_get0_signature(nullptr, &alg, cert.get());
       const ASN1_OBJECT* oid = nullptr;
       X509_ALGOR_get0(&oid, nullptr, nullptr, alg);
       EXPECT_EQ(OBJ_nid2ln(OBJ_obj2nid(oid)), row.alg) << KeySpecName(row.ca);
-      EXPECT_EQ(VerifyChain(issued->certificate.get(), ca.ca->certificate()), "")
+      EXPECT_EQ(VerifyChain(issued->Certificate().get(), ca.ca->certificate()), "")
           << KeySpecName(row.ca) << " -> " << KeySpecName(leaf_spec);
     }
   }
@@ -174,7 +176,8 @@ TEST(X509Builder, SerialsArePositiveUniqueAndCarryMoreThan64BitsOfEntropy) {
   for (int i = 0; i < 2000; ++i) {
     auto issued = ca.ca->Issue(Leaf(), key.get());
     ASSERT_TRUE(issued.ok());
-    const ASN1_INTEGER* serial = X509_get0_serialNumber(issued->certificate.get());
+    auto cert = issued->Certificate();
+    const ASN1_INTEGER* serial = X509_get0_serialNumber(cert.get());
     ASSERT_EQ(ASN1_STRING_type(serial), V_ASN1_INTEGER) << "never negative";
     ASSERT_LE(ASN1_STRING_length(serial), 20) << "RFC 5280 §4.1.2.2: at most 20 octets";
     serials.insert(issued->serial_hex);
@@ -213,8 +216,8 @@ TEST(X509Builder, ValidityIsBackdatedAndBoundedByTheCa) {
   ASSERT_TRUE(issued.ok()) << issued.error().message();
   EXPECT_EQ(issued->not_before, clock.Now() - minutes(1));
   EXPECT_EQ(issued->not_after, clock.Now() + hours(48));
-  EXPECT_EQ(ToTimePoint(X509_get0_notBefore(issued->certificate.get())), issued->not_before);
-  EXPECT_EQ(ToTimePoint(X509_get0_notAfter(issued->certificate.get())), issued->not_after);
+  EXPECT_EQ(ToTimePoint(X509_get0_notBefore(issued->Certificate().get())), issued->not_before);
+  EXPECT_EQ(ToTimePoint(X509_get0_notAfter(issued->Certificate().get())), issued->not_after);
 
   // Right after the CA was made, notBefore is not backdated before the CA's own notBefore.
   clock.Set(system_clock::from_time_t(1'800'000'000));
@@ -317,11 +320,11 @@ TEST(X509Builder, PathLengthConstraintsAreHonoured) {
   auto sub_key = SigningKeyFromPKey(GenerateTestKey(KeySpec::EcdsaP384()), "memory:sub");
   auto sub_cert = root2.ca->Issue(sub, (*sub_key)->public_key());
   ASSERT_TRUE(sub_cert.ok()) << sub_cert.error().message();
-  EXPECT_EQ(Extension(sub_cert->certificate.get(), NID_basic_constraints)->text, "CA:TRUE, pathlen:1");
+  EXPECT_EQ(Extension(sub_cert->Certificate().get(), NID_basic_constraints)->text, "CA:TRUE, pathlen:1");
 
   // Two-level chain: the intermediate issues a leaf; tls.crt carries leaf + intermediate.
   std::vector<ossl::X509Ptr> chain;
-  chain.push_back(std::move(sub_cert->certificate));
+  chain.push_back(sub_cert->Certificate());
   chain.push_back(ossl::Share(root2.ca->certificate()));
   auto intermediate = CertificateAuthority::Create(*sub_key, std::move(chain));
   ASSERT_TRUE(intermediate.ok()) << intermediate.error().message();
@@ -349,7 +352,7 @@ TEST(X509Builder, CertificateAuthorityRefusesAMismatchedKeyOrANonCa) {
   auto leaf = ca.ca->Issue(Leaf(), (*leaf_key)->public_key());
   ASSERT_TRUE(leaf.ok());
   std::vector<ossl::X509Ptr> not_ca;
-  not_ca.push_back(std::move(leaf->certificate));
+  not_ca.push_back(leaf->Certificate());
   auto refused = CertificateAuthority::Create(*leaf_key, std::move(not_ca));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message(),

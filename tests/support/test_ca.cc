@@ -31,7 +31,7 @@ TestCa MakeSoftwareCa(const signer::KeySpec& spec, const signer::IssuanceOptions
   if (!cert.ok()) return out;
   out.pem = cert->pem;
   std::vector<ossl::X509Ptr> chain;
-  chain.push_back(std::move(cert->certificate));
+  chain.push_back(cert->Certificate());
   auto ca = signer::CertificateAuthority::Create(out.key, std::move(chain), options);
   EXPECT_TRUE(ca.ok()) << ca.error().message();
   if (ca.ok()) out.ca = std::make_unique<signer::CertificateAuthority>(std::move(*ca));

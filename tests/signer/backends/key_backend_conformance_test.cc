@@ -139,7 +139,7 @@ TEST_P(KeyBackendConformance, ACaInTheBackendIssuesAChainOpenSslVerifies) {
     auto root = SelfSign(**key, ca_tmpl);
     ASSERT_TRUE(root.ok()) << root.error().message();
     std::vector<ossl::X509Ptr> chain;
-    chain.push_back(ossl::Share(root->certificate.get()));
+    chain.push_back(root->Certificate());
     auto ca = CertificateAuthority::Create(*key, std::move(chain));
     ASSERT_TRUE(ca.ok()) << ca.error().message();
     auto leaf_key = testing::GenerateTestKey(KeySpec::EcdsaP256());
@@ -147,7 +147,7 @@ TEST_P(KeyBackendConformance, ACaInTheBackendIssuesAChainOpenSslVerifies) {
     ASSERT_TRUE(csr.ok());
     auto leaf = ca->Issue(TemplateFromCsr(*csr), csr->public_key.get());
     ASSERT_TRUE(leaf.ok()) << leaf.error().message();
-    EXPECT_EQ(testing::VerifyChain(leaf->certificate.get(), root->certificate.get()), "") << KeySpecName(spec);
+    EXPECT_EQ(testing::VerifyChain(leaf->Certificate().get(), root->Certificate().get()), "") << KeySpecName(spec);
   }
 }
 

@@ -22,6 +22,12 @@ struct Deleter {
   void operator()(T* p) const { Fn(p); }
 };
 
+// Memory OpenSSL allocated for us (i2d output, BN_bn2hex strings).
+struct OpenSslFree {
+  void operator()(void* p) const { OPENSSL_free(p); }
+};
+using Buffer = std::unique_ptr<unsigned char, OpenSslFree>;
+
 using PKey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 using PKeyCtx = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
@@ -55,8 +61,21 @@ Result<std::string> CsrToPem(X509_REQ* req);
 // A short description of a key for messages: "ECDSA P-256", "RSA 2048", "Ed25519".
 std::string DescribeKey(EVP_PKEY* key);
 
+// The parts of a SubjectPublicKeyInfo (RFC 5280 §4.1.2.7), read from the key's parameters.
+// OpenSSL 3's X509_PUBKEY_set/i2d_PUBKEY go through the provider encoder and decoder machinery,
+// which costs more than an ECDSA signature; issuance builds the SPKI from these parts instead.
+struct PublicKeyParts {
+  int algorithm_nid = 0;   // NID_X9_62_id_ecPublicKey, NID_rsaEncryption, NID_ED25519
+  int curve_nid = 0;       // EC only: the namedCurve parameter
+  Bytes bits;              // the subjectPublicKey BIT STRING contents
+};
+Result<PublicKeyParts> PublicKeyPartsOf(EVP_PKEY* key);
+// Writes the parts into a certificate's SubjectPublicKeyInfo.
+Status SetSubjectPublicKey(X509* cert, const PublicKeyParts& parts);
+
 // SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 §4.2.1.2 method 1).
 Result<Bytes> KeyIdentifier(EVP_PKEY* key);
+Bytes KeyIdentifier(const PublicKeyParts& parts);
 
 // True when both keys are the same public key.
 bool SamePublicKey(EVP_PKEY* a, EVP_PKEY* b);

@@ -102,12 +102,22 @@ struct CertificateTemplate {
 // which field is wrong ("dnsNames[1]: ..."). Issue() calls it too.
 Status ValidateTemplate(const CertificateTemplate& tmpl);
 
+// A public key as certificates carry it: the SubjectPublicKeyInfo parts and the key type.
+// From a CSR it is taken from the request's own encoding, without decoding the key again.
+struct SubjectPublicKey {
+  ossl::PublicKeyParts parts;
+  KeySpec spec;
+
+  static Result<SubjectPublicKey> FromPKey(EVP_PKEY* key);
+};
+
 // A parsed PKCS#10 request whose own signature has been verified and whose key is one
 // certwright accepts (RSA 2048-8192, ECDSA P-256/P-384, Ed25519).
 struct CertificateRequest {
   ossl::X509Req request;
   ossl::PKey public_key;
   KeySpec key_spec;
+  SubjectPublicKey subject_key;
   DistinguishedName subject;
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
@@ -124,7 +134,6 @@ struct CertificateRequest {
 CertificateTemplate TemplateFromCsr(const CertificateRequest& csr);
 
 struct IssuedCertificate {
-  ossl::X509Ptr certificate;
   Bytes der;
   std::string pem;        // the certificate alone
   std::string chain_pem;  // the certificate, then the issuing chain without a self-signed root
@@ -132,6 +141,11 @@ struct IssuedCertificate {
   std::string serial_hex;
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
+
+  // The certificate as an OpenSSL object, parsed from `der` on each call. Issuance itself never
+  // parses: OpenSSL 3 decodes the public key through its provider decoders, which costs more
+  // than the signature.
+  ossl::X509Ptr Certificate() const;
 };
 
 struct IssuanceOptions {
@@ -155,6 +169,7 @@ class CertificateAuthority {
                                              IssuanceOptions options = {});
 
   Result<IssuedCertificate> Issue(const CertificateTemplate& tmpl, EVP_PKEY* subject_key) const;
+  Result<IssuedCertificate> Issue(const CertificateTemplate& tmpl, const SubjectPublicKey& subject_key) const;
 
   X509* certificate() const { return chain_.front().get(); }
   const std::vector<ossl::X509Ptr>& chain() const { return chain_; }
