@@ -15,9 +15,12 @@
 #pragma once
 
 #include <cassert>
+#include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace certwright {
 
@@ -34,6 +37,14 @@ enum class ErrorKind {
 
 const char* ErrorKindName(ErrorKind kind);
 
+// What a remote API said about a failure (the Kubernetes Status object, an HTTP status).
+struct ErrorDetail {
+  int http_status = 0;       // 0 when no response was received
+  std::string reason;        // Kubernetes Status.reason: "NotFound", "Conflict", "Invalid", "Expired", ...
+  std::vector<std::pair<std::string, std::string>> causes;  // (field, message) for Invalid
+  std::chrono::milliseconds retry_after{0};                 // from Retry-After, for 429 and 503
+};
+
 class [[nodiscard]] Error {
  public:
   Error(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) {}
@@ -42,9 +53,19 @@ class [[nodiscard]] Error {
   const std::string& message() const { return message_; }
   bool retryable() const { return kind_ == ErrorKind::kUnavailable || kind_ == ErrorKind::kConflict; }
 
+  // Present when the error came from a remote API.
+  const ErrorDetail* detail() const { return detail_.get(); }
+  int http_status() const { return detail_ ? detail_->http_status : 0; }
+  Error WithDetail(ErrorDetail detail) && {
+    detail_ = std::make_shared<const ErrorDetail>(std::move(detail));
+    return std::move(*this);
+  }
+
   // Prefixes the message with where it happened: "reading ca.pem: <message>".
   Error WithContext(std::string_view context) const& {
-    return Error(kind_, std::string(context) + ": " + message_);
+    Error e(kind_, std::string(context) + ": " + message_);
+    e.detail_ = detail_;
+    return e;
   }
   Error WithContext(std::string_view context) && {
     message_ = std::string(context) + ": " + message_;
@@ -54,6 +75,7 @@ class [[nodiscard]] Error {
  private:
   ErrorKind kind_;
   std::string message_;
+  std::shared_ptr<const ErrorDetail> detail_;
 };
 
 inline Error InvalidArgument(std::string m) { return Error(ErrorKind::kInvalidArgument, std::move(m)); }

@@ -1,0 +1,35 @@
+// Which API resource a call is about: group, version, plural, and whether it is namespaced.
+#pragma once
+
+#include <string>
+
+namespace certwright::kube {
+
+struct Resource {
+  std::string group;     // "" for the core group
+  std::string version;   // "v1"
+  std::string plural;    // "configmaps"
+  std::string kind;      // "ConfigMap"
+  bool namespaced = true;
+
+  std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
+  // /api/v1 or /apis/<group>/<version>
+  std::string Prefix() const { return group.empty() ? "/api/" + version : "/apis/" + group + "/" + version; }
+  // The collection path, in a namespace when namespaced and `ns` is non-empty (else cluster-wide).
+  std::string Path(const std::string& ns, const std::string& name = "", const std::string& subresource = "") const;
+};
+
+namespace resources {
+inline const Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};
+inline const Resource kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
+inline const Resource kSecrets{"", "v1", "secrets", "Secret", true};
+inline const Resource kServiceAccounts{"", "v1", "serviceaccounts", "ServiceAccount", true};
+inline const Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
+inline const Resource kEvents{"events.k8s.io", "v1", "events", "Event", true};
+inline const Resource kCertificateSigningRequests{"certificates.k8s.io", "v1", "certificatesigningrequests",
+                                                  "CertificateSigningRequest", false};
+inline const Resource kSubjectAccessReviews{"authorization.k8s.io", "v1", "subjectaccessreviews",
+                                            "SubjectAccessReview", false};
+}  // namespace resources
+
+}  // namespace certwright::kube

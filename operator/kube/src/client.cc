@@ -1,0 +1,292 @@
+#include "certwright/kube/client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <thread>
+
+#include "certwright/kube/metrics.h"
+
+namespace certwright::kube {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// Errors for a response, from the Status object when the server sent one.
+ErrorKind KindFor(int status, const std::string& reason) {
+  if (status == 404) return ErrorKind::kNotFound;
+  if (status == 409) return reason == "AlreadyExists" ? ErrorKind::kAlreadyExists : ErrorKind::kConflict;
+  if (status == 410) return ErrorKind::kConflict;
+  if (status == 400 || status == 422 || status == 415 || status == 413) return ErrorKind::kInvalidArgument;
+  if (status == 401 || status == 403) return ErrorKind::kPermissionDenied;
+  if (status == 429 || status >= 500) return ErrorKind::kUnavailable;
+  return ErrorKind::kInternal;
+}
+
+bool IsReadVerb(const std::string& verb) { return verb == "GET"; }
+
+std::string Query(std::initializer_list<std::pair<std::string, std::string>> params) {
+  std::string q;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    q += (q.empty() ? "?" : "&") + k + "=" + UrlEncode(v);
+  }
+  return q;
+}
+
+}  // namespace
+
+std::string Resource::Path(const std::string& ns, const std::string& name, const std::string& subresource) const {
+  std::string p = Prefix();
+  if (namespaced && !ns.empty()) p += "/namespaces/" + ns;
+  p += "/" + plural;
+  if (!name.empty()) p += "/" + name;
+  if (!subresource.empty()) p += "/" + subresource;
+  return p;
+}
+
+std::string UrlEncode(const std::string& value) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string ObjectKey(const Json& object) {
+  const auto& md = object.value("metadata", Json::object());
+  std::string ns = md.value("namespace", "");
+  std::string name = md.value("name", "");
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+Error ErrorFromResponse(const HttpResponse& response, const std::string& what) {
+  ErrorDetail detail;
+  detail.http_status = response.status;
+  std::string message;
+  Json status = Json::parse(response.body, nullptr, false);
+  if (!status.is_discarded() && status.is_object() && status.value("kind", "") == "Status") {
+    detail.reason = status.value("reason", "");
+    message = status.value("message", "");
+    if (status.contains("details") && status["details"].contains("causes")) {
+      for (const auto& c : status["details"]["causes"]) {
+        detail.causes.emplace_back(c.value("field", ""), c.value("message", ""));
+      }
+    }
+  }
+  if (message.empty()) {
+    message = "HTTP " + std::to_string(response.status);
+    if (!response.body.empty() && response.body.size() < 200) message += ": " + response.body;
+  }
+  if (auto it = response.headers.find("retry-after"); it != response.headers.end()) {
+    try {
+      detail.retry_after = std::chrono::seconds(std::stoi(it->second));
+    } catch (const std::exception&) {
+      // An HTTP-date Retry-After: fall back to our own back-off.
+    }
+  }
+  if (response.status == 410 && detail.reason.empty()) detail.reason = "Gone";
+  ErrorKind kind = KindFor(response.status, detail.reason);
+  return Error(kind, what + ": " + message).WithDetail(std::move(detail));
+}
+
+Result<std::optional<WatchEvent>> WatchStream::Next() {
+  for (;;) {
+    CW_ASSIGN_OR_RETURN(std::optional<std::string> line, stream_->ReadLine());
+    if (!line) return std::optional<WatchEvent>();
+    if (line->empty()) continue;
+    Json j = Json::parse(*line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Internal("watch stream sent a line that is not a JSON event (" + std::to_string(line->size()) + " bytes)");
+    }
+    std::string type = j.value("type", "");
+    WatchEvent event;
+    event.object = std::move(j["object"]);
+    if (type == "ADDED") event.type = WatchEvent::Type::kAdded;
+    else if (type == "MODIFIED") event.type = WatchEvent::Type::kModified;
+    else if (type == "DELETED") event.type = WatchEvent::Type::kDeleted;
+    else if (type == "BOOKMARK") event.type = WatchEvent::Type::kBookmark;
+    else if (type == "ERROR") {
+      HttpResponse r;
+      r.status = event.object.value("code", 500);
+      r.body = event.object.dump();
+      return ErrorFromResponse(r, "watch");
+    } else {
+      return Internal("watch stream sent an event of unknown type \"" + type + "\"");
+    }
+    return std::optional<WatchEvent>(std::move(event));
+  }
+}
+
+Client::Client(ClientConfig config, Options options) : config_(std::move(config)), options_(std::move(options)) {
+  if (config_.qps > 0) limiter_ = std::make_unique<TokenBucket>(config_.qps, config_.burst);
+  if (options_.metrics) metrics_ = std::make_shared<ClientMetrics>(options_.metrics);
+}
+
+Result<std::shared_ptr<Client>> Client::Create(const ClientConfig& config, Options options) {
+  if (config.server.empty()) return InvalidArgument("Kubernetes client config has no server");
+  if (!options.transport) {
+    CW_ASSIGN_OR_RETURN(options.transport, MakeHttpTransport(config));
+  }
+  return std::shared_ptr<Client>(new Client(config, std::move(options)));
+}
+
+Result<Json> Client::Request(const std::string& verb, const std::string& path, const std::string& resource,
+                             const Json* body, const std::string& content_type) {
+  HttpRequest req;
+  req.method = verb;
+  req.target = path;
+  if (body) {
+    req.body = body->dump();
+    req.headers["Content-Type"] = content_type;
+  }
+  const std::string what = verb + " " + path.substr(0, path.find('?'));
+  static thread_local std::mt19937 jitter(std::random_device{}());
+  milliseconds backoff(100);
+  Result<HttpResponse> response = Internal("no attempt");
+  const int attempts = IsReadVerb(verb) ? std::max(1, options_.max_read_attempts) : 2;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    if (limiter_) std::this_thread::sleep_for(limiter_->Reserve());
+    auto start = std::chrono::steady_clock::now();
+    response = options_.transport->Send(req);
+    if (metrics_) {
+      metrics_->Observe(verb, resource, response.ok() ? std::to_string(response->status) : "error",
+                        std::chrono::steady_clock::now() - start);
+    }
+    bool retry = false;
+    milliseconds wait = backoff;
+    if (!response.ok()) {
+      retry = IsReadVerb(verb);  // a write may have reached the server
+    } else if (response->status == 429 || (response->status >= 500 && IsReadVerb(verb))) {
+      retry = response->status == 429 || IsReadVerb(verb);
+      if (auto it = response->headers.find("retry-after"); it != response->headers.end()) {
+        try {
+          wait = std::max(wait, milliseconds(std::stoi(it->second) * 1000));
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    if (!retry || attempt == attempts) break;
+    wait += milliseconds(std::uniform_int_distribution<int>(0, static_cast<int>(wait.count() / 2))(jitter));
+    spdlog::debug("kube client: retrying {} after {} ms (attempt {})", what, wait.count(), attempt);
+    std::this_thread::sleep_for(std::min(wait, milliseconds(10'000)));
+    backoff *= 2;
+  }
+  if (!response.ok()) return std::move(response).error().WithContext(what);
+  if (response->status < 200 || response->status > 299) return ErrorFromResponse(*response, what);
+  Json out = Json::parse(response->body, nullptr, false);
+  if (out.is_discarded()) return Internal(what + ": the server's response is not JSON");
+  return out;
+}
+
+Result<Json> Client::Get(const Resource& r, const std::string& ns, const std::string& name,
+                         const std::string& subresource) {
+  return Request("GET", r.Path(ns, name, subresource), r.plural);
+}
+
+Result<Json> Client::List(const Resource& r, const std::string& ns, const ListOptions& o) {
+  std::string q = Query({{"labelSelector", o.label_selector},
+                         {"fieldSelector", o.field_selector},
+                         {"limit", o.limit > 0 ? std::to_string(o.limit) : ""},
+                         {"continue", o.continue_token},
+                         {"resourceVersion", o.resource_version}});
+  return Request("GET", r.Path(ns) + q, r.plural);
+}
+
+Result<Json> Client::ListAll(const Resource& r, const std::string& ns, ListOptions options) {
+  Json all;
+  for (;;) {
+    CW_ASSIGN_OR_RETURN(Json page, List(r, ns, options));
+    if (all.is_null()) {
+      all = page;
+      all["items"] = Json::array();
+    }
+    for (auto& item : page["items"]) all["items"].push_back(std::move(item));
+    std::string next = page["metadata"].value("continue", "");
+    // The list's resourceVersion is that of the first page's snapshot (pages are consistent).
+    if (next.empty()) break;
+    options.continue_token = next;
+    options.resource_version.clear();  // must not be combined with continue
+  }
+  all["metadata"].erase("continue");
+  return all;
+}
+
+Result<Json> Client::Create(const Resource& r, const std::string& ns, const Json& object,
+                            const std::string& subresource) {
+  std::string path = subresource.empty() ? r.Path(ns) : r.Path(ns, object["metadata"].value("name", ""), subresource);
+  return Request("POST", path, r.plural, &object);
+}
+
+Result<Json> Client::Update(const Resource& r, const std::string& ns, const Json& object,
+                            const std::string& subresource) {
+  std::string name = object.contains("metadata") ? object["metadata"].value("name", "") : "";
+  if (name.empty()) return InvalidArgument("update of a " + r.kind + " without metadata.name");
+  return Request("PUT", r.Path(ns, name, subresource), r.plural, &object);
+}
+
+Result<Json> Client::Patch(const Resource& r, const std::string& ns, const std::string& name, PatchType type,
+                           const Json& patch, const PatchOptions& o) {
+  std::string content_type;
+  switch (type) {
+    case PatchType::kMerge: content_type = "application/merge-patch+json"; break;
+    case PatchType::kJson: content_type = "application/json-patch+json"; break;
+    case PatchType::kStrategicMerge: content_type = "application/strategic-merge-patch+json"; break;
+    case PatchType::kApply: content_type = "application/apply-patch+yaml"; break;  // JSON is valid YAML
+  }
+  std::string q = Query({{"fieldManager", o.field_manager}, {"force", o.force ? "true" : ""}});
+  return Request("PATCH", r.Path(ns, name, o.subresource) + q, r.plural, &patch, content_type);
+}
+
+Status Client::Delete(const Resource& r, const std::string& ns, const std::string& name, const DeleteOptions& o) {
+  Json body = {{"apiVersion", "v1"}, {"kind", "DeleteOptions"}};
+  if (!o.precondition_uid.empty()) body["preconditions"]["uid"] = o.precondition_uid;
+  if (!o.precondition_resource_version.empty()) {
+    body["preconditions"]["resourceVersion"] = o.precondition_resource_version;
+  }
+  if (!o.propagation_policy.empty()) body["propagationPolicy"] = o.propagation_policy;
+  auto out = Request("DELETE", r.Path(ns, name), r.plural, &body);
+  if (!out.ok()) return std::move(out).error();
+  return Ok();
+}
+
+Result<std::unique_ptr<WatchStream>> Client::Watch(const Resource& r, const std::string& ns, const WatchOptions& o) {
+  std::string q = Query({{"watch", "1"},
+                         {"resourceVersion", o.resource_version},
+                         {"labelSelector", o.label_selector},
+                         {"fieldSelector", o.field_selector},
+                         {"allowWatchBookmarks", o.allow_bookmarks ? "true" : ""},
+                         {"timeoutSeconds", o.timeout_seconds > 0 ? std::to_string(o.timeout_seconds) : ""}});
+  HttpRequest req;
+  req.method = "GET";
+  req.target = r.Path(ns) + q;
+  if (limiter_) std::this_thread::sleep_for(limiter_->Reserve());
+  auto start = std::chrono::steady_clock::now();
+  auto stream = options_.transport->Stream(req);
+  if (metrics_) {
+    metrics_->Observe("WATCH", r.plural, stream.ok() ? std::to_string((*stream)->status()) : "error",
+                      std::chrono::steady_clock::now() - start);
+  }
+  if (!stream) return std::move(stream).error().WithContext("watch " + r.plural);
+  if ((*stream)->status() != 200) {
+    HttpResponse resp;
+    resp.status = (*stream)->status();
+    for (;;) {
+      auto line = (*stream)->ReadLine();
+      if (!line.ok() || !*line) break;
+      resp.body += **line;
+    }
+    return ErrorFromResponse(resp, "watch " + r.plural);
+  }
+  return std::make_unique<WatchStream>(std::move(*stream));
+}
+
+}  // namespace certwright::kube

@@ -1,0 +1,95 @@
+#include "support/kube_env.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+namespace certwright::testing {
+
+std::string KubeTest::KubeconfigPath() {
+  const char* env = std::getenv("KUBECONFIG");
+  return env ? env : "";
+}
+
+KubeTest::KubeTest(const std::string& prefix) {
+  const std::string path = KubeconfigPath();
+  if (path.empty()) {
+    ADD_FAILURE() << "KUBECONFIG is not set: these tests need the real control plane; run hack/test, or "
+                     "eval \"$(hack/control-plane up)\" first";
+    return;
+  }
+  auto config = kube::LoadKubeconfig(path);
+  if (!config.ok()) {
+    ADD_FAILURE() << config.error().message();
+    return;
+  }
+  auto client = kube::Client::Create(*config);
+  if (!client.ok()) {
+    ADD_FAILURE() << client.error().message();
+    return;
+  }
+  client_ = *client;
+  static thread_local std::mt19937 rng(std::random_device{}());
+  ns_ = prefix + "-" + std::to_string(std::uniform_int_distribution<int>(100000, 999999)(rng));
+  auto made = client_->Create(kube::resources::kNamespaces, "",
+                              {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns_}}}});
+  if (!made.ok()) ADD_FAILURE() << "creating namespace " << ns_ << ": " << made.error().message();
+}
+
+KubeTest::~KubeTest() {
+  if (client_ && !ns_.empty()) {
+    auto deleted = client_->Delete(kube::resources::kNamespaces, "", ns_);
+    if (!deleted.ok()) ADD_FAILURE() << "deleting namespace " << ns_ << ": " << deleted.error().message();
+  }
+}
+
+std::shared_ptr<kube::Client> KubeTest::UnprivilegedClient(const std::string& service_account) {
+  auto sa = client_->Create(kube::resources::kServiceAccounts, ns_,
+                            {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", {{"name", service_account}}}});
+  EXPECT_TRUE(sa.ok()) << sa.error().message();
+  kube::Json request = {{"apiVersion", "authentication.k8s.io/v1"},
+                        {"kind", "TokenRequest"},
+                        {"metadata", {{"name", service_account}}},
+                        {"spec", {{"expirationSeconds", 3600}}}};
+  auto token = client_->Create(kube::resources::kServiceAccounts, ns_, request, "token");
+  EXPECT_TRUE(token.ok()) << (token.ok() ? "" : token.error().message());
+  if (!token.ok()) return nullptr;
+  kube::ClientConfig config = client_->config();
+  config.client_cert_pem.clear();
+  config.client_key_pem.clear();
+  config.token = (*token)["status"].value("token", "");
+  EXPECT_FALSE(config.token.empty());
+  auto client = kube::Client::Create(config);
+  EXPECT_TRUE(client.ok());
+  return client.ok() ? *client : nullptr;
+}
+
+int ControlPlane(const std::string& command) {
+  // hack/control-plane finds the plane's state from CERTWRIGHT_CP_DIR (or its default), as
+  // hack/test started it.
+  std::string cmd = std::string(CERTWRIGHT_SOURCE_DIR) + "/hack/control-plane " + command + " 2>&1";
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) {
+    ADD_FAILURE() << "cannot run " << cmd;
+    return -1;
+  }
+  char buf[512];
+  while (fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
+  int status = pclose(pipe);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  EXPECT_EQ(code, 0) << cmd << ":\n" << out;
+  return code;
+}
+
+kube::Json ConfigMap(const std::string& name, const kube::Json& data, const kube::Json& labels) {
+  kube::Json cm = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}}}, {"data", data}};
+  if (!labels.empty()) cm["metadata"]["labels"] = labels;
+  return cm;
+}
+
+}  // namespace certwright::testing

@@ -1,0 +1,43 @@
+// Integration tests against the real control plane that hack/control-plane starts (hack/test
+// does it): a client from $KUBECONFIG and a namespace of the test's own, deleted afterwards.
+//
+// Without KUBECONFIG the test fails loudly: run it through hack/test, or `eval
+// "$(hack/control-plane up)"` first.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "certwright/kube/client.h"
+
+namespace certwright::testing {
+
+class KubeTest {
+ public:
+  // Creates the client and a namespace named `<prefix>-<random>`.
+  explicit KubeTest(const std::string& prefix);
+  ~KubeTest();
+
+  kube::Client& client() { return *client_; }
+  std::shared_ptr<kube::Client> shared_client() { return client_; }
+  const std::string& ns() const { return ns_; }
+  // The kubeconfig in use, and the directory of the control plane's state (for hack scripts).
+  static std::string KubeconfigPath();
+
+  // A client authenticated with a fresh token of a new ServiceAccount that has no RBAC rights.
+  std::shared_ptr<kube::Client> UnprivilegedClient(const std::string& service_account);
+
+ private:
+  std::shared_ptr<kube::Client> client_;
+  std::string ns_;
+};
+
+// Runs `hack/control-plane <command>` on the plane the tests use (restart-apiserver,
+// compact-etcd); returns its exit status and fails the test when it is not 0.
+int ControlPlane(const std::string& command);
+
+// A ConfigMap manifest.
+kube::Json ConfigMap(const std::string& name, const kube::Json& data = kube::Json::object(),
+                     const kube::Json& labels = kube::Json::object());
+
+}  // namespace certwright::testing
