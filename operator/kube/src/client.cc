@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "certwright/kube/metrics.h"
+#include "certwright/signer/key_uri.h"
 
 namespace certwright::kube {
 
@@ -46,20 +47,8 @@ std::string Resource::Path(const std::string& ns, const std::string& name, const
   return p;
 }
 
-std::string UrlEncode(const std::string& value) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+// Query parameter values: only RFC 3986 unreserved characters stay as they are.
+std::string UrlEncode(const std::string& value) { return signer::PercentEncode(value, ""); }
 
 std::string ObjectKey(const Json& object) {
   const auto& md = object.value("metadata", Json::object());

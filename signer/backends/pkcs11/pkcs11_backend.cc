@@ -263,6 +263,19 @@ Bytes UnwrapPoint(const Bytes& raw, size_t bare_size) {
   return Bytes(ASN1_STRING_get0_data(os.get()), ASN1_STRING_get0_data(os.get()) + ASN1_STRING_length(os.get()));
 }
 
+// An OpenSSL public key of `type` ("RSA", "EC") from the parameters in `bld`.
+Result<ossl::PKey> PublicKeyFromParams(const char* type, OSSL_PARAM_BLD* bld, const Pkcs11Uri& uri) {
+  std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>> params(OSSL_PARAM_BLD_to_param(bld));
+  ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return Internal(std::string("building the ") + type + " public key of " + uri.KeyDescription() + ": " +
+                    ossl::DrainErrors());
+  }
+  return ossl::PKey(key);
+}
+
 Result<ossl::PKey> PublicKeyFromToken(Token& token, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
                                       std::optional<CK_OBJECT_HANDLE> pub, const Pkcs11Uri& uri) {
   CK_KEY_TYPE key_type = 0;
@@ -279,14 +292,7 @@ Result<ossl::PKey> PublicKeyFromToken(Token& token, CK_SESSION_HANDLE s, CK_OBJE
     std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>> bld(OSSL_PARAM_BLD_new());
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get());
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get());
-    std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>> params(OSSL_PARAM_BLD_to_param(bld.get()));
-    ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-    EVP_PKEY* key = nullptr;
-    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-        EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-      return Internal("building the RSA public key of " + uri.KeyDescription() + ": " + ossl::DrainErrors());
-    }
-    return ossl::PKey(key);
+    return PublicKeyFromParams("RSA", bld.get(), uri);
   }
   if (!pub) {
     return NotFound("no public key object with " + uri.KeyDescription() + " on " + token.description() +
@@ -308,14 +314,7 @@ Result<ossl::PKey> PublicKeyFromToken(Token& token, CK_SESSION_HANDLE s, CK_OBJE
     std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>> bld(OSSL_PARAM_BLD_new());
     OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0);
     OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
-    std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>> params(OSSL_PARAM_BLD_to_param(bld.get()));
-    ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-    EVP_PKEY* key = nullptr;
-    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-        EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-      return Internal("building the EC public key of " + uri.KeyDescription() + ": " + ossl::DrainErrors());
-    }
-    return ossl::PKey(key);
+    return PublicKeyFromParams("EC", bld.get(), uri);
   }
   if (key_type == CKK_EC_EDWARDS) {
     CW_ASSIGN_OR_RETURN(Bytes raw, GetBytes(token, s, *pub, CKA_EC_POINT, "the Ed25519 point"));

@@ -49,8 +49,9 @@ class KeyUri {
 
 // RFC 3986 percent-decoding; errors for truncated or non-hex escapes.
 Result<std::string> PercentDecode(std::string_view text);
-// Percent-encodes everything but RFC 7512 `pk11-pchar` unreserved characters.
-std::string PercentEncode(std::string_view bytes);
+// Percent-encodes every byte but letters, digits, "-._~" (RFC 3986 unreserved) and the
+// characters in `also_safe`. The default keeps what RFC 7512 `pk11-pchar` allows unescaped.
+std::string PercentEncode(std::string_view bytes, std::string_view also_safe = ":[]@!$'()*+,/");
 
 // Checks that a URI uses only the named attributes; the error names the first unknown one.
 // Attribute names starting with "x-" are vendor extensions (RFC 7512 §2.3) and are accepted.
