@@ -40,6 +40,14 @@ KubeTest::KubeTest(const std::string& prefix) {
   if (!made.ok()) ADD_FAILURE() << "creating namespace " << ns_ << ": " << made.error().message();
 }
 
+kube::Client& KubeTest::client() {
+  if (!client_) {
+    std::fprintf(stderr, "FATAL: no Kubernetes client (see the failure above); stopping this test binary\n");
+    std::exit(1);
+  }
+  return *client_;
+}
+
 KubeTest::~KubeTest() {
   if (client_ && !ns_.empty()) {
     auto deleted = client_->Delete(kube::resources::kNamespaces, "", ns_);

@@ -18,7 +18,9 @@ class KubeTest {
   explicit KubeTest(const std::string& prefix);
   ~KubeTest();
 
-  kube::Client& client() { return *client_; }
+  // Exits the test binary with a message when no client could be made (no control plane):
+  // tests that need one cannot go on, and must not crash on a null pointer instead.
+  kube::Client& client();
   std::shared_ptr<kube::Client> shared_client() { return client_; }
   const std::string& ns() const { return ns_; }
   // The kubeconfig in use, and the directory of the control plane's state (for hack scripts).

@@ -134,7 +134,8 @@ Result<Json> Client::Request(const std::string& verb, const std::string& path, c
   req.method = verb;
   req.target = path;
   if (body) {
-    req.body = body->dump();
+    // Invalid UTF-8 in a string (from user input) is replaced rather than thrown on.
+    req.body = body->dump(-1, ' ', false, Json::error_handler_t::replace);
     req.headers["Content-Type"] = content_type;
   }
   const std::string what = verb + " " + path.substr(0, path.find('?'));
