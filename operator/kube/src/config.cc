@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <optional>
 #include <filesystem>
 
 #include "certwright/signer/pem.h"
@@ -45,12 +46,17 @@ Result<std::string> DataOrFile(const YAML::Node& node, const std::string& field,
   return std::string();
 }
 
-YAML::Node FindNamed(const YAML::Node& list, const std::string& name, const std::string& inner) {
-  if (!list || !list.IsSequence()) return YAML::Node();
+// The `inner` map of the entry called `name` in a kubeconfig list (clusters, users, contexts);
+// nullopt when there is none. (A default YAML::Node is a defined null, so absence needs its own
+// value.)
+std::optional<YAML::Node> FindNamed(const YAML::Node& list, const std::string& name, const std::string& inner) {
+  if (!list || !list.IsSequence()) return std::nullopt;
   for (const auto& item : list) {
-    if (item["name"] && item["name"].as<std::string>() == name) return item[inner];
+    if (item["name"] && item["name"].as<std::string>() == name && item[inner] && item[inner].IsMap()) {
+      return item[inner];
+    }
   }
-  return YAML::Node();
+  return std::nullopt;
 }
 
 }  // namespace
@@ -64,13 +70,21 @@ Result<ClientConfig> LoadKubeconfig(const std::string& path, const std::string& 
     std::string context_name = context_override;
     if (context_name.empty() && root["current-context"]) context_name = root["current-context"].as<std::string>();
     if (context_name.empty()) return InvalidArgument(where + ": no current-context and no context given");
-    YAML::Node context = FindNamed(root["contexts"], context_name, "context");
-    if (!context) return NotFound(where + ": context \"" + context_name + "\" is not defined");
+    auto found_context = FindNamed(root["contexts"], context_name, "context");
+    if (!found_context) return NotFound(where + ": context \"" + context_name + "\" is not defined");
+    const YAML::Node& context = *found_context;
     std::string cluster_name = context["cluster"] ? context["cluster"].as<std::string>() : "";
     std::string user_name = context["user"] ? context["user"].as<std::string>() : "";
-    YAML::Node cluster = FindNamed(root["clusters"], cluster_name, "cluster");
-    if (!cluster) return NotFound(where + ": cluster \"" + cluster_name + "\" of context \"" + context_name + "\" is not defined");
-    YAML::Node user = FindNamed(root["users"], user_name, "user");
+    auto found_cluster = FindNamed(root["clusters"], cluster_name, "cluster");
+    if (!found_cluster) {
+      return NotFound(where + ": cluster \"" + cluster_name + "\" of context \"" + context_name + "\" is not defined");
+    }
+    const YAML::Node& cluster = *found_cluster;
+    auto found_user = FindNamed(root["users"], user_name, "user");
+    if (!found_user && !user_name.empty()) {
+      return NotFound(where + ": user \"" + user_name + "\" of context \"" + context_name + "\" is not defined");
+    }
+    const YAML::Node user = found_user.value_or(YAML::Node());
 
     ClientConfig config;
     config.source = where + ", context " + context_name;
@@ -85,7 +99,7 @@ Result<ClientConfig> LoadKubeconfig(const std::string& path, const std::string& 
     CW_ASSIGN_OR_RETURN(config.ca_pem, DataOrFile(cluster, "certificate-authority", base, where + " cluster"));
     config.insecure_skip_tls_verify =
         cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>();
-    if (user) {
+    if (found_user) {
       CW_ASSIGN_OR_RETURN(config.client_cert_pem, DataOrFile(user, "client-certificate", base, where + " user"));
       CW_ASSIGN_OR_RETURN(config.client_key_pem, DataOrFile(user, "client-key", base, where + " user"));
       if (user["token"]) config.token = user["token"].as<std::string>();
