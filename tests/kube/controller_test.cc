@@ -1,4 +1,5 @@
 #include "certwright/kube/controller.h"
+#include "support/eventually.h"
 
 #include <gtest/gtest.h>
 
@@ -19,15 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Waits for another thread to reach a state: real time, bounded, polled.
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using testing::Eventually;
 
 // A manual clock and a back-off of exactly 1s, 2s, 4s... (no bucket).
 ControllerOptions ManualOptions(const Clock* clock, int workers = 0) {

@@ -1,4 +1,5 @@
 #include "certwright/kube/workqueue.h"
+#include "support/eventually.h"
 
 #include <gtest/gtest.h>
 
@@ -16,15 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::nanoseconds;
 
-// Waits for another thread to reach a state: real time, bounded, polled.
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using testing::Eventually;
 
 // Get() that fails the test instead of hanging it: if no key comes within the limit, shuts the
 // queue down to release the getter and returns "<blocked>".
