@@ -415,6 +415,12 @@ Status ValidateTemplate(const CertificateTemplate& tmpl) {
   if (tmpl.duration.count() <= 0) {
     return InvalidArgument("duration must be positive, got " + std::to_string(tmpl.duration.count()) + "s");
   }
+  // Far beyond any sensible certificate, and well inside what time arithmetic can hold.
+  constexpr std::chrono::hours kMaxDuration(24 * 365 * 100);
+  if (tmpl.duration > kMaxDuration) {
+    return InvalidArgument("duration " + std::to_string(tmpl.duration.count() / 3600) +
+                           "h is longer than the maximum of 876000h (100 years)");
+  }
   if (tmpl.backdate.count() < 0) return InvalidArgument("backdate must not be negative");
   if (tmpl.subject.empty() && tmpl.dns_names.empty() && tmpl.ip_addresses.empty() && tmpl.uris.empty() &&
       tmpl.email_addresses.empty()) {

@@ -121,6 +121,7 @@ expect_fail "key that does not match the CA" 1 "does not match the public key of
 expect_fail "leaf as CA certificate" 1 "is not a CA: it lacks basicConstraints cA=TRUE" "$CW" sign --ca-key "file:$WORK/leaf.key" --ca-cert leaf2.pem --csr leaf.csr
 expect_fail "unknown usage" 1 "unknown usage \"teleport\"" "$CW" sign --ca-key "$URI" --ca-cert ca.pem --csr leaf.csr --usage teleport
 expect_fail "cert sign on a leaf" 1 "only allowed for CA certificates" "$CW" sign --ca-key "$URI" --ca-cert ca.pem --csr leaf.csr --usage "cert sign"
+expect_fail "duration beyond 100 years" 1 "duration 1000000h is longer than the maximum of 876000h (100 years)" "$CW" ca init --key "file:$WORK/y.key" --subject "CN=y" --duration 1000000h
 expect_fail "bad subject" 1 "--subject: unknown attribute type \"XX\"" "$CW" ca init --key "file:$WORK/x.key" --subject "XX=1"
 [ ! -e x.key ] && pass "no key created for a bad subject" || fail "x.key created despite a bad subject"
 

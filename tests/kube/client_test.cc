@@ -200,20 +200,5 @@ TEST_F(ClientTest, WatchFromACompactedResourceVersionIsGone) {
   EXPECT_EQ(event.error().detail()->reason, "Expired");
 }
 
-TEST(ClientErrors, StatusBodiesBecomeTypedErrors) {
-  HttpResponse r;
-  r.status = 429;
-  r.headers["retry-after"] = "3";
-  r.body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"slow down","reason":"TooManyRequests","code":429})";
-  Error e = ErrorFromResponse(r, "GET /api/v1/secrets");
-  EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
-  EXPECT_EQ(e.message(), "GET /api/v1/secrets: slow down");
-  EXPECT_EQ(e.detail()->retry_after, std::chrono::seconds(3));
-  r = HttpResponse{502, {}, "<html>bad gateway</html>"};
-  Error gateway = ErrorFromResponse(r, "GET /x");
-  EXPECT_EQ(gateway.kind(), ErrorKind::kUnavailable);
-  EXPECT_EQ(gateway.message(), "GET /x: HTTP 502: <html>bad gateway</html>");
-}
-
 }  // namespace
 }  // namespace certwright::kube

@@ -104,6 +104,15 @@ TEST_F(ConfigTest, ErrorsNameTheFileAndTheProblem) {
   EXPECT_EQ(missing.error().message(), "kubeconfig: " + dir_.File("absent") + ": no such file");
 }
 
+TEST_F(ConfigTest, PlainHttpServersAreRefused) {
+  Write(path_, "current-context: c\ncontexts:\n- name: c\n  context: {cluster: x}\nclusters:\n- name: x\n  cluster: "
+               "{server: 'http://10.0.0.1:8080'}\n");
+  auto c = LoadKubeconfig(path_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message(),
+            "kubeconfig " + path_ + ": cluster \"x\" server \"http://10.0.0.1:8080\" must start with https://");
+}
+
 TEST_F(ConfigTest, WrongTypesInTheYamlAreErrorsNotCrashes) {
   Write(path_, "current-context: dev\ncontexts:\n- name: dev\n  context: {cluster: [1, 2], user: admin}\n");
   auto c = LoadKubeconfig(path_);

@@ -293,6 +293,8 @@ TEST(X509Builder, TemplateValidationNamesTheField) {
        "emailAddresses[0] domain: \"b_c\" is not a valid DNS name: '_' is not allowed in host names (RFC 5280 "
        "§4.2.1.6, CA/B Forum BR)"},
       {[](auto& t) { t.max_path_length = 1; }, "maxPathLength is only allowed when isCA is true"},
+      {[](auto& t) { t.duration = hours(24 * 90000); },
+       "duration 2160000h is longer than the maximum of 876000h (100 years)"},
   };
   for (const auto& row : rows) {
     auto t = Leaf();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <random>
 #include <thread>
 
@@ -50,11 +51,39 @@ std::string Resource::Path(const std::string& ns, const std::string& name, const
 // Query parameter values: only RFC 3986 unreserved characters stay as they are.
 std::string UrlEncode(const std::string& value) { return signer::PercentEncode(value, ""); }
 
+namespace {
+
+// object[key] as a string, or "" when object is not an object or the value is not a string.
+// Server data is checked before it is read: nlohmann throws on wrong types.
+std::string StringField(const Json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+const Json& ObjectField(const Json& object, const char* key) {
+  static const Json kEmpty = Json::object();
+  if (!object.is_object()) return kEmpty;
+  auto it = object.find(key);
+  return it != object.end() && it->is_object() ? *it : kEmpty;
+}
+
+}  // namespace
+
 std::string ObjectKey(const Json& object) {
-  const auto& md = object.value("metadata", Json::object());
-  std::string ns = md.value("namespace", "");
-  std::string name = md.value("name", "");
+  const Json& md = ObjectField(object, "metadata");
+  std::string ns = StringField(md, "namespace");
+  std::string name = StringField(md, "name");
   return ns.empty() ? name : ns + "/" + name;
+}
+
+static milliseconds RetryAfter(const std::string& header) {
+  // Delay-seconds (RFC 9110 §10.2.3), clamped to 10 minutes; an HTTP-date or garbage: 0 (our own
+  // back-off applies).
+  long long secs = 0;
+  auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), secs);
+  if (ec != std::errc() || end != header.data() + header.size() || secs < 0) return milliseconds(0);
+  return milliseconds(std::min<long long>(secs, 600) * 1000);
 }
 
 Error ErrorFromResponse(const HttpResponse& response, const std::string& what) {
@@ -62,12 +91,13 @@ Error ErrorFromResponse(const HttpResponse& response, const std::string& what) {
   detail.http_status = response.status;
   std::string message;
   Json status = Json::parse(response.body, nullptr, false);
-  if (!status.is_discarded() && status.is_object() && status.value("kind", "") == "Status") {
-    detail.reason = status.value("reason", "");
-    message = status.value("message", "");
-    if (status.contains("details") && status["details"].contains("causes")) {
-      for (const auto& c : status["details"]["causes"]) {
-        detail.causes.emplace_back(c.value("field", ""), c.value("message", ""));
+  if (!status.is_discarded() && StringField(status, "kind") == "Status") {
+    detail.reason = StringField(status, "reason");
+    message = StringField(status, "message");
+    const Json& details = ObjectField(status, "details");
+    if (auto causes = details.find("causes"); causes != details.end() && causes->is_array()) {
+      for (const auto& c : *causes) {
+        if (c.is_object()) detail.causes.emplace_back(StringField(c, "field"), StringField(c, "message"));
       }
     }
   }
@@ -76,11 +106,7 @@ Error ErrorFromResponse(const HttpResponse& response, const std::string& what) {
     if (!response.body.empty() && response.body.size() < 200) message += ": " + response.body;
   }
   if (auto it = response.headers.find("retry-after"); it != response.headers.end()) {
-    try {
-      detail.retry_after = std::chrono::seconds(std::stoi(it->second));
-    } catch (const std::exception&) {
-      // An HTTP-date Retry-After: fall back to our own back-off.
-    }
+    detail.retry_after = RetryAfter(it->second);
   }
   if (response.status == 410 && detail.reason.empty()) detail.reason = "Gone";
   ErrorKind kind = KindFor(response.status, detail.reason);
@@ -93,19 +119,22 @@ Result<std::optional<WatchEvent>> WatchStream::Next() {
     if (!line) return std::optional<WatchEvent>();
     if (line->empty()) continue;
     Json j = Json::parse(*line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      return Internal("watch stream sent a line that is not a JSON event (" + std::to_string(line->size()) + " bytes)");
+    auto object = j.is_object() ? j.find("object") : j.end();
+    if (j.is_discarded() || !j.is_object() || object == j.end() || !object->is_object()) {
+      return Internal("watch stream sent a line that is not a JSON event with an object (" +
+                      std::to_string(line->size()) + " bytes)");
     }
-    std::string type = j.value("type", "");
+    std::string type = StringField(j, "type");
     WatchEvent event;
-    event.object = std::move(j["object"]);
+    event.object = std::move(*object);
     if (type == "ADDED") event.type = WatchEvent::Type::kAdded;
     else if (type == "MODIFIED") event.type = WatchEvent::Type::kModified;
     else if (type == "DELETED") event.type = WatchEvent::Type::kDeleted;
     else if (type == "BOOKMARK") event.type = WatchEvent::Type::kBookmark;
     else if (type == "ERROR") {
       HttpResponse r;
-      r.status = event.object.value("code", 500);
+      auto code = event.object.find("code");
+      r.status = code != event.object.end() && code->is_number_integer() ? code->get<int>() : 500;
       r.body = event.object.dump();
       return ErrorFromResponse(r, "watch");
     } else {
@@ -158,10 +187,7 @@ Result<Json> Client::Request(const std::string& verb, const std::string& path, c
     } else if (response->status == 429 || (response->status >= 500 && IsReadVerb(verb))) {
       retry = response->status == 429 || IsReadVerb(verb);
       if (auto it = response->headers.find("retry-after"); it != response->headers.end()) {
-        try {
-          wait = std::max(wait, milliseconds(std::stoi(it->second) * 1000));
-        } catch (const std::exception&) {
-        }
+        wait = std::max(wait, RetryAfter(it->second));
       }
     }
     if (!retry || attempt == attempts) break;
@@ -195,12 +221,16 @@ Result<Json> Client::ListAll(const Resource& r, const std::string& ns, ListOptio
   Json all;
   for (;;) {
     CW_ASSIGN_OR_RETURN(Json page, List(r, ns, options));
+    if (!page.is_object() || !page.contains("items") || !page["items"].is_array()) {
+      return Internal("list " + r.plural + ": the server's answer is not a list");
+    }
+    if (!page.contains("metadata") || !page["metadata"].is_object()) page["metadata"] = Json::object();
     if (all.is_null()) {
       all = page;
       all["items"] = Json::array();
     }
     for (auto& item : page["items"]) all["items"].push_back(std::move(item));
-    std::string next = page["metadata"].value("continue", "");
+    std::string next = StringField(page["metadata"], "continue");
     // The list's resourceVersion is that of the first page's snapshot (pages are consistent).
     if (next.empty()) break;
     options.continue_token = next;
@@ -212,13 +242,17 @@ Result<Json> Client::ListAll(const Resource& r, const std::string& ns, ListOptio
 
 Result<Json> Client::Create(const Resource& r, const std::string& ns, const Json& object,
                             const std::string& subresource) {
-  std::string path = subresource.empty() ? r.Path(ns) : r.Path(ns, object["metadata"].value("name", ""), subresource);
+  std::string name = StringField(ObjectField(object, "metadata"), "name");
+  if (!subresource.empty() && name.empty()) {
+    return InvalidArgument("create of " + r.kind + "/" + subresource + " without metadata.name");
+  }
+  std::string path = subresource.empty() ? r.Path(ns) : r.Path(ns, name, subresource);
   return Request("POST", path, r.plural, &object);
 }
 
 Result<Json> Client::Update(const Resource& r, const std::string& ns, const Json& object,
                             const std::string& subresource) {
-  std::string name = object.contains("metadata") ? object["metadata"].value("name", "") : "";
+  std::string name = StringField(ObjectField(object, "metadata"), "name");
   if (name.empty()) return InvalidArgument("update of a " + r.kind + " without metadata.name");
   return Request("PUT", r.Path(ns, name, subresource), r.plural, &object);
 }

@@ -38,15 +38,16 @@ class TokenSource {
 
   std::string Get() {
     if (file_.empty()) return static_token_;
+    std::lock_guard<std::mutex> lock(mutex_);
     struct stat st {};
     if (::stat(file_.c_str(), &st) != 0) return cached_;  // keep the last good token
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (st.st_mtim.tv_sec != mtime_ || cached_.empty()) {
+    const auto mtime = std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
+    if (mtime != mtime_ || cached_.empty()) {
       auto token = signer::ReadFileBounded(file_, 64 * 1024);
       if (token.ok()) {
         cached_ = *token;
         while (!cached_.empty() && (cached_.back() == '\n' || cached_.back() == '\r')) cached_.pop_back();
-        mtime_ = st.st_mtim.tv_sec;
+        mtime_ = mtime;
       }
     }
     return cached_;
@@ -57,7 +58,7 @@ class TokenSource {
   std::string file_;
   std::mutex mutex_;
   std::string cached_;
-  time_t mtime_ = 0;
+  std::chrono::nanoseconds mtime_{0};
 };
 
 http_client_config MakeConfig(const ClientConfig& config, std::chrono::seconds timeout) {

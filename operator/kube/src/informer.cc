@@ -196,7 +196,13 @@ void Informer::Run() {
   int gone_in_a_row = 0;
   while (!stopping_) {
     if (need_list) {
-      Status listed = ListAndReplace();
+      Status listed = Ok();
+      try {
+        listed = ListAndReplace();
+      } catch (const std::exception& e) {
+        // Malformed objects from the server, or a throwing transform: never end the thread.
+        listed = Internal(std::string("unexpected data in the list: ") + e.what());
+      }
       if (!listed.ok()) {
         ++counters_.errors;
         milliseconds wait = backoff.Next();
@@ -206,7 +212,14 @@ void Informer::Run() {
       }
       need_list = false;
     }
-    WatchEnd end = WatchOnce();
+    WatchEnd end = WatchEnd::kFailed;
+    try {
+      end = WatchOnce();
+    } catch (const std::exception& e) {
+      // An event we could not apply: list again rather than guess what the cache should hold.
+      spdlog::warn("informer {}: unexpected data in the watch, listing again: {}", name_, e.what());
+      need_list = true;
+    }
     if (end == WatchEnd::kClosed || end == WatchEnd::kFailedAfterEvents) {
       // The watch worked for a while: failures before it are history.
       backoff.Reset();

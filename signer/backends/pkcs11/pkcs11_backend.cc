@@ -20,7 +20,7 @@ namespace {
 class SecretString {
  public:
   SecretString() = default;
-  explicit SecretString(std::string s) : s_(std::move(s)) {}
+  explicit SecretString(const std::string& s) : s_(s) {}
   SecretString(const SecretString&) = delete;
   SecretString& operator=(const SecretString&) = delete;
   ~SecretString() { OPENSSL_cleanse(s_.data(), s_.size()); }
@@ -75,10 +75,10 @@ CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, const void* value, size_t len) {
 
 class Token {
  public:
-  Token(std::shared_ptr<Pkcs11Api> api, CK_SLOT_ID slot, std::string description, std::optional<std::string> pin,
-        size_t max_sessions)
+  Token(std::shared_ptr<Pkcs11Api> api, CK_SLOT_ID slot, std::string description,
+        const std::optional<std::string>& pin, size_t max_sessions)
       : api_(std::move(api)), slot_(slot), description_(std::move(description)), max_sessions_(max_sessions) {
-    if (pin) pin_ = std::make_unique<SecretString>(std::move(*pin));
+    if (pin) pin_ = std::make_unique<SecretString>(*pin);  // a copy; the caller wipes its own
   }
 
   ~Token() {
@@ -327,6 +327,14 @@ Result<ossl::PKey> PublicKeyFromToken(Token& token, CK_SESSION_HANDLE s, CK_OBJE
                          " is of a PKCS#11 key type certwright does not sign with");
 }
 
+// The Token holds the PIN from here on; the URI kept with a key must not.
+void ForgetPin(Pkcs11Uri& uri) {
+  if (uri.pin_value) {
+    OPENSSL_cleanse(uri.pin_value->data(), uri.pin_value->size());
+    uri.pin_value.reset();
+  }
+}
+
 Result<std::string> ReadPin(const Pkcs11Uri& uri) {
   if (uri.pin_value) return *uri.pin_value;
   auto text = ReadFileBounded(*uri.pin_source, 1024);
@@ -495,7 +503,8 @@ Result<std::shared_ptr<Token>> Pkcs11Backend::OpenToken(const Pkcs11Uri& uri) {
   std::optional<std::string> pin;
   if (uri.pin_value || uri.pin_source) {
     CW_ASSIGN_OR_RETURN(std::string p, ReadPin(uri));
-    pin = std::move(p);
+    pin = p;
+    OPENSSL_cleanse(p.data(), p.size());
   }
   auto wipe = [&] {
     if (pin) OPENSSL_cleanse(pin->data(), pin->size());
@@ -560,7 +569,7 @@ Result<std::shared_ptr<Token>> Pkcs11Backend::OpenToken(const Pkcs11Uri& uri) {
     }
     return existing;
   }
-  auto token = std::make_shared<Token>(api, matches[0], uri.TokenDescription(), std::move(pin),
+  auto token = std::make_shared<Token>(api, matches[0], uri.TokenDescription(), pin,
                                        options_.max_sessions_per_token);
   wipe();
   // Log in now, so a wrong PIN is reported when the key is loaded rather than at first use.
@@ -572,7 +581,9 @@ Result<std::shared_ptr<Token>> Pkcs11Backend::OpenToken(const Pkcs11Uri& uri) {
 
 Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Load(const KeyUri& key_uri) {
   CW_ASSIGN_OR_RETURN(Pkcs11Uri uri, Pkcs11Uri::FromKeyUri(key_uri));
-  CW_ASSIGN_OR_RETURN(std::shared_ptr<Token> token, OpenToken(uri));
+  auto opened = OpenToken(uri);
+  ForgetPin(uri);
+  CW_ASSIGN_OR_RETURN(std::shared_ptr<Token> token, std::move(opened));
   CW_ASSIGN_OR_RETURN(auto lease, token->Acquire());
   CW_ASSIGN_OR_RETURN(auto privs, FindKeyObjects(*token, lease.get(), uri, CKO_PRIVATE_KEY));
   if (privs.empty()) return NotFound("no private key with " + uri.KeyDescription() + " on " + token->description());
@@ -594,7 +605,9 @@ Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Load(const KeyUri& key_uri) {
 Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Create(const KeyUri& key_uri, const KeySpec& spec) {
   CW_ASSIGN_OR_RETURN(Pkcs11Uri uri, Pkcs11Uri::FromKeyUri(key_uri));
   const std::string described_as = uri.KeyDescription();
-  CW_ASSIGN_OR_RETURN(std::shared_ptr<Token> token, OpenToken(uri));
+  auto opened = OpenToken(uri);
+  ForgetPin(uri);
+  CW_ASSIGN_OR_RETURN(std::shared_ptr<Token> token, std::move(opened));
   {
     CW_ASSIGN_OR_RETURN(auto lease, token->Acquire());
     CW_ASSIGN_OR_RETURN(auto existing, FindKeyObjects(*token, lease.get(), uri, CKO_PRIVATE_KEY));
