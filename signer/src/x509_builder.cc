@@ -125,60 +125,52 @@ Status ForEach(const std::vector<std::string>& items, std::string_view field, F 
 // §7.1.3.2 list them (ECDSA and Ed25519 with absent parameters, RSA with NULL, PSS with
 // MGF1 over the same hash and a salt as long as the hash).
 
-Bytes AlgorithmIdentifierDer(SignatureScheme scheme) {
-  auto hex = [](std::string_view h) {
-    Bytes b;
-    for (size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<uint8_t>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
-    return b;
-  };
+std::string_view AlgorithmIdentifierHex(SignatureScheme scheme) {
   switch (scheme) {
-    case SignatureScheme::kEcdsaSha256: return hex("300a06082a8648ce3d040302");
-    case SignatureScheme::kEcdsaSha384: return hex("300a06082a8648ce3d040303");
-    case SignatureScheme::kEd25519: return hex("300506032b6570");
-    case SignatureScheme::kRsaPkcs1Sha256: return hex("300d06092a864886f70d01010b0500");
-    case SignatureScheme::kRsaPkcs1Sha384: return hex("300d06092a864886f70d01010c0500");
-    case SignatureScheme::kRsaPkcs1Sha512: return hex("300d06092a864886f70d01010d0500");
+    case SignatureScheme::kEcdsaSha256: return "300a06082a8648ce3d040302";
+    case SignatureScheme::kEcdsaSha384: return "300a06082a8648ce3d040303";
+    case SignatureScheme::kEd25519: return "300506032b6570";
+    case SignatureScheme::kRsaPkcs1Sha256: return "300d06092a864886f70d01010b0500";
+    case SignatureScheme::kRsaPkcs1Sha384: return "300d06092a864886f70d01010c0500";
+    case SignatureScheme::kRsaPkcs1Sha512: return "300d06092a864886f70d01010d0500";
     case SignatureScheme::kRsaPssSha256:
-      return hex("304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108"
-                 "300d06096086480165030402010500a203020120");
+      return "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108"
+             "300d06096086480165030402010500a203020120";
     case SignatureScheme::kRsaPssSha384:
-      return hex("304106092a864886f70d01010a3034a00f300d06096086480165030402020500a11c301a06092a864886f70d010108"
-                 "300d06096086480165030402020500a203020130");
+      return "304106092a864886f70d01010a3034a00f300d06096086480165030402020500a11c301a06092a864886f70d010108"
+             "300d06096086480165030402020500a203020130";
   }
-  return {};
+  return "";
 }
 
 using AlgorithmPtr = std::unique_ptr<X509_ALGOR, ossl::Deleter<X509_ALGOR_free>>;
 
-const X509_ALGOR* AlgorithmIdentifier(SignatureScheme scheme) {
-  // Decoded once per scheme; X509_ALGOR_copy then copies the parsed form.
-  static const std::array<AlgorithmPtr, 8> table = [] {
-    std::array<AlgorithmPtr, 8> t;
-    for (int i = 0; i < 8; ++i) {
-      Bytes der = AlgorithmIdentifierDer(static_cast<SignatureScheme>(i));
-      const unsigned char* p = der.data();
-      t[static_cast<size_t>(i)].reset(d2i_X509_ALGOR(nullptr, &p, static_cast<long>(der.size())));
+// Each scheme's AlgorithmIdentifier, decoded once: the DER for assembling the outer
+// Certificate, the parsed form for the TBS field.
+struct Algorithm {
+  Bytes der;
+  AlgorithmPtr parsed;
+};
+
+const Algorithm& AlgorithmFor(SignatureScheme scheme) {
+  static const std::array<Algorithm, 8> table = [] {
+    std::array<Algorithm, 8> t;
+    for (size_t i = 0; i < t.size(); ++i) {
+      t[i].der = ossl::FromHex(AlgorithmIdentifierHex(static_cast<SignatureScheme>(i)));
+      const unsigned char* p = t[i].der.data();
+      t[i].parsed.reset(d2i_X509_ALGOR(nullptr, &p, static_cast<long>(t[i].der.size())));
     }
     return t;
   }();
-  return table[static_cast<size_t>(scheme)].get();
+  return table[static_cast<size_t>(scheme)];
 }
 
+// Sets a signature BIT STRING (the CSR's; the certificate's outer structure is assembled below).
 void SetBitStringSignature(ASN1_BIT_STRING* bits, const Bytes& signature) {
   ASN1_BIT_STRING_set(bits, const_cast<uint8_t*>(signature.data()), static_cast<int>(signature.size()));
   // A signature is a whole number of bytes: no unused bits, even if it ends in zero bytes.
   bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
   bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
-}
-
-// Signs the certificate's TBS through the key and returns the whole certificate's DER.
-const Bytes& CachedAlgorithmIdentifierDer(SignatureScheme scheme) {
-  static const std::array<Bytes, 8> table = [] {
-    std::array<Bytes, 8> t;
-    for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = AlgorithmIdentifierDer(static_cast<SignatureScheme>(i));
-    return t;
-  }();
-  return table[static_cast<size_t>(scheme)];
 }
 
 // Signs the certificate's TBS through the key and returns the whole certificate's DER:
@@ -187,7 +179,7 @@ const Bytes& CachedAlgorithmIdentifierDer(SignatureScheme scheme) {
 // rather than by re-encoding the X509 object, so the signed bytes are exactly the ones emitted.
 Result<Bytes> SignCertificate(X509* x, SigningKey& key, SignatureScheme scheme) {
   // OpenSSL exposes the TBS signature field const only; X509_sign itself writes it the same way.
-  if (X509_ALGOR_copy(const_cast<X509_ALGOR*>(X509_get0_tbs_sigalg(x)), AlgorithmIdentifier(scheme)) != 1) {
+  if (X509_ALGOR_copy(const_cast<X509_ALGOR*>(X509_get0_tbs_sigalg(x)), AlgorithmFor(scheme).parsed.get()) != 1) {
     return Internal("setting the signature algorithm: " + ossl::DrainErrors());
   }
   unsigned char* tbs = nullptr;
@@ -197,7 +189,7 @@ Result<Bytes> SignCertificate(X509* x, SigningKey& key, SignatureScheme scheme) 
   auto signature = key.Sign(scheme, std::span<const uint8_t>(tbs, static_cast<size_t>(tbs_len)));
   if (!signature) return std::move(signature).error().WithContext("signing with " + key.uri());
 
-  const Bytes& alg = CachedAlgorithmIdentifierDer(scheme);
+  const Bytes& alg = AlgorithmFor(scheme).der;
   const int bits_len = static_cast<int>(signature->size()) + 1;  // leading "unused bits" octet
   const int bits_total = ASN1_object_size(0, bits_len, V_ASN1_BIT_STRING);
   const int content = tbs_len + static_cast<int>(alg.size()) + bits_total;
@@ -352,6 +344,37 @@ Status AddExtensions(X509* x, const CertificateTemplate& tmpl, const Usages& usa
   return Ok();
 }
 
+// Everything ValidateTemplate checks but the subject, which issuance converts (and so checks)
+// once, where it needs the X509_NAME anyway.
+Status ValidateTemplateExceptSubject(const CertificateTemplate& tmpl) {
+  if (tmpl.duration.count() <= 0) {
+    return InvalidArgument("duration must be positive, got " + std::to_string(tmpl.duration.count()) + "s");
+  }
+  // Far beyond any sensible certificate, and well inside what time arithmetic can hold.
+  constexpr std::chrono::hours kMaxDuration(24 * 365 * 100);
+  if (tmpl.duration > kMaxDuration) {
+    return InvalidArgument("duration " + std::to_string(tmpl.duration.count() / 3600) +
+                           "h is longer than the maximum of 876000h (100 years)");
+  }
+  if (tmpl.backdate.count() < 0) return InvalidArgument("backdate must not be negative");
+  if (tmpl.subject.empty() && tmpl.dns_names.empty() && tmpl.ip_addresses.empty() && tmpl.uris.empty() &&
+      tmpl.email_addresses.empty()) {
+    return InvalidArgument("the certificate has no subject and no subject alternative names: "
+                           "set at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses");
+  }
+  if (tmpl.max_path_length && !tmpl.is_ca) return InvalidArgument("maxPathLength is only allowed when isCA is true");
+  if (tmpl.max_path_length && *tmpl.max_path_length < 0) return InvalidArgument("maxPathLength must not be negative");
+  CW_RETURN_IF_ERROR(ForEach(tmpl.dns_names, "dnsNames", ValidateDnsName));
+  CW_RETURN_IF_ERROR(ForEach(tmpl.ip_addresses, "ipAddresses", [](const std::string& ip, const std::string& f) -> Status {
+    auto r = ParseIpAddress(ip, f);
+    if (!r) return std::move(r).error();
+    return Ok();
+  }));
+  CW_RETURN_IF_ERROR(ForEach(tmpl.uris, "uris", ValidateUri));
+  CW_RETURN_IF_ERROR(ForEach(tmpl.email_addresses, "emailAddresses", ValidateEmail));
+  return Ok();
+}
+
 struct BuildParams {
   const CertificateTemplate* tmpl;
   const SubjectPublicKey* subject_key;
@@ -366,7 +389,8 @@ struct BuildParams {
 
 Result<IssuedCertificate> Build(const BuildParams& p) {
   const CertificateTemplate& tmpl = *p.tmpl;
-  CW_RETURN_IF_ERROR(ValidateTemplate(tmpl));
+  CW_RETURN_IF_ERROR(ValidateTemplateExceptSubject(tmpl));
+  CW_ASSIGN_OR_RETURN(ossl::X509Name subject, tmpl.subject.ToX509Name());
   CW_ASSIGN_OR_RETURN(Usages usages, EffectiveUsages(tmpl, p.subject_key->spec));
 
   const Clock& clock = p.options->clock ? *p.options->clock : SystemClock::Instance();
@@ -383,7 +407,6 @@ Result<IssuedCertificate> Build(const BuildParams& p) {
   }
 
   ossl::X509Ptr x(X509_new());
-  CW_ASSIGN_OR_RETURN(ossl::X509Name subject, tmpl.subject.ToX509Name());
   CW_ASSIGN_OR_RETURN(ossl::BigNum serial, RandomSerial(random));
   ossl::Asn1Integer serial_asn1(BN_to_ASN1_INTEGER(serial.get(), nullptr));
   if (!x || !serial_asn1 || X509_set_version(x.get(), X509_VERSION_3) != 1 ||
@@ -412,32 +435,10 @@ Result<IssuedCertificate> Build(const BuildParams& p) {
 // ---------------------------------------------------------------------------------------------
 
 Status ValidateTemplate(const CertificateTemplate& tmpl) {
-  if (tmpl.duration.count() <= 0) {
-    return InvalidArgument("duration must be positive, got " + std::to_string(tmpl.duration.count()) + "s");
-  }
-  // Far beyond any sensible certificate, and well inside what time arithmetic can hold.
-  constexpr std::chrono::hours kMaxDuration(24 * 365 * 100);
-  if (tmpl.duration > kMaxDuration) {
-    return InvalidArgument("duration " + std::to_string(tmpl.duration.count() / 3600) +
-                           "h is longer than the maximum of 876000h (100 years)");
-  }
-  if (tmpl.backdate.count() < 0) return InvalidArgument("backdate must not be negative");
-  if (tmpl.subject.empty() && tmpl.dns_names.empty() && tmpl.ip_addresses.empty() && tmpl.uris.empty() &&
-      tmpl.email_addresses.empty()) {
-    return InvalidArgument("the certificate has no subject and no subject alternative names: "
-                           "set at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses");
-  }
-  if (tmpl.max_path_length && !tmpl.is_ca) return InvalidArgument("maxPathLength is only allowed when isCA is true");
-  if (tmpl.max_path_length && *tmpl.max_path_length < 0) return InvalidArgument("maxPathLength must not be negative");
-  CW_RETURN_IF_ERROR(ForEach(tmpl.dns_names, "dnsNames", ValidateDnsName));
-  CW_RETURN_IF_ERROR(ForEach(tmpl.ip_addresses, "ipAddresses", [](const std::string& ip, const std::string& f) -> Status {
-    auto r = ParseIpAddress(ip, f);
-    if (!r) return std::move(r).error();
-    return Ok();
-  }));
-  CW_RETURN_IF_ERROR(ForEach(tmpl.uris, "uris", ValidateUri));
-  CW_RETURN_IF_ERROR(ForEach(tmpl.email_addresses, "emailAddresses", ValidateEmail));
-  return tmpl.subject.ToX509Name().ok() ? Ok() : Status(tmpl.subject.ToX509Name().error());
+  CW_RETURN_IF_ERROR(ValidateTemplateExceptSubject(tmpl));
+  auto subject = tmpl.subject.ToX509Name();
+  if (!subject) return std::move(subject).error();
+  return Ok();
 }
 
 ossl::X509Ptr IssuedCertificate::Certificate() const {
@@ -466,10 +467,10 @@ Result<IssuedCertificate> SelfSign(SigningKey& key, const CertificateTemplate& t
 }
 
 Result<std::string> CreateCsrPem(SigningKey& key, const CertificateTemplate& tmpl, const IssuanceOptions& options) {
-  CW_RETURN_IF_ERROR(ValidateTemplate(tmpl));
+  CW_RETURN_IF_ERROR(ValidateTemplateExceptSubject(tmpl));
+  CW_ASSIGN_OR_RETURN(ossl::X509Name subject, tmpl.subject.ToX509Name());
   CW_ASSIGN_OR_RETURN(Usages usages, EffectiveUsages(tmpl, key.spec()));
   ossl::X509Req req(X509_REQ_new());
-  CW_ASSIGN_OR_RETURN(ossl::X509Name subject, tmpl.subject.ToX509Name());
   if (!req || X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) != 1 ||
       X509_REQ_set_subject_name(req.get(), subject.get()) != 1 || X509_REQ_set_pubkey(req.get(), key.public_key()) != 1) {
     return Internal("building certificate request: " + ossl::DrainErrors());
@@ -490,7 +491,7 @@ Result<std::string> CreateCsrPem(SigningKey& key, const CertificateTemplate& tmp
   const ASN1_BIT_STRING* sig = nullptr;
   const X509_ALGOR* alg = nullptr;
   X509_REQ_get0_signature(req.get(), &sig, &alg);
-  if (X509_ALGOR_copy(const_cast<X509_ALGOR*>(alg), AlgorithmIdentifier(scheme)) != 1) {
+  if (X509_ALGOR_copy(const_cast<X509_ALGOR*>(alg), AlgorithmFor(scheme).parsed.get()) != 1) {
     return Internal("setting the request signature algorithm: " + ossl::DrainErrors());
   }
   unsigned char* tbs = nullptr;

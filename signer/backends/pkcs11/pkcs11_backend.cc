@@ -58,11 +58,7 @@ bool IsSessionFault(CK_RV rv) {
 
 bool IsStaleHandle(CK_RV rv) { return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID; }
 
-Bytes Hex(std::string_view h) {
-  Bytes b;
-  for (size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<uint8_t>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
-  return b;
-}
+using ossl::FromHex;
 
 CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, const void* value, size_t len) {
   return CK_ATTRIBUTE{type, const_cast<void*>(value), static_cast<CK_ULONG>(len)};
@@ -412,10 +408,13 @@ Result<Bytes> Pkcs11Key::Sign(SignatureScheme scheme, std::span<const uint8_t> m
     case SignatureScheme::kRsaPkcs1Sha256:
     case SignatureScheme::kRsaPkcs1Sha384:
     case SignatureScheme::kRsaPkcs1Sha512: {
-      // DigestInfo prefixes, RFC 8017 §9.2 note 1.
-      Bytes prefix = scheme == SignatureScheme::kRsaPkcs1Sha256   ? Hex("3031300d060960864801650304020105000420")
-                     : scheme == SignatureScheme::kRsaPkcs1Sha384 ? Hex("3041300d060960864801650304020205000430")
-                                                                  : Hex("3051300d060960864801650304020305000440");
+      // DigestInfo prefixes, RFC 8017 §9.2 note 1 (decoded once, not per signature).
+      static const Bytes kSha256 = FromHex("3031300d060960864801650304020105000420");
+      static const Bytes kSha384 = FromHex("3041300d060960864801650304020205000430");
+      static const Bytes kSha512 = FromHex("3051300d060960864801650304020305000440");
+      const Bytes& prefix = scheme == SignatureScheme::kRsaPkcs1Sha256   ? kSha256
+                            : scheme == SignatureScheme::kRsaPkcs1Sha384 ? kSha384
+                                                                         : kSha512;
       input.insert(input.begin(), prefix.begin(), prefix.end());
       mech.mechanism = CKM_RSA_PKCS;
       break;
@@ -641,12 +640,12 @@ Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Create(const KeyUri& key_uri,
       case KeyType::kEcdsa:
         if (spec.bits != 256 && spec.bits != 384) return InvalidArgument("ECDSA keys must be P-256 or P-384");
         mech.mechanism = CKM_EC_KEY_PAIR_GEN;
-        ec_params = spec.bits == 256 ? Hex("06082a8648ce3d030107") : Hex("06052b81040022");
+        ec_params = spec.bits == 256 ? FromHex("06082a8648ce3d030107") : FromHex("06052b81040022");
         pub.push_back(Attr(CKA_EC_PARAMS, ec_params.data(), ec_params.size()));
         break;
       case KeyType::kEd25519:
         mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
-        ec_params = Hex("06032b6570");  // id-Ed25519, RFC 8410
+        ec_params = FromHex("06032b6570");  // id-Ed25519, RFC 8410
         pub.push_back(Attr(CKA_EC_PARAMS, ec_params.data(), ec_params.size()));
         break;
       case KeyType::kRsa:

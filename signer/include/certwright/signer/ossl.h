@@ -81,5 +81,7 @@ Bytes KeyIdentifier(const PublicKeyParts& parts);
 bool SamePublicKey(EVP_PKEY* a, EVP_PKEY* b);
 
 std::string HexColon(const Bytes& bytes);
+// Decodes a hex constant written in the source ("300a0608..."): DER fragments of the specs.
+Bytes FromHex(std::string_view hex);
 
 }  // namespace certwright::ossl
