@@ -14,7 +14,9 @@ using ossl::Bytes;
 
 namespace {
 
-Status CheckSize(std::string_view input, std::string_view what) {
+}  // namespace
+
+Status CheckInputSize(std::string_view input, std::string_view what) {
   if (input.size() > kMaxInputBytes) {
     return InvalidArgument(std::string(what) + " is " + std::to_string(input.size()) + " bytes; the limit is " +
                            std::to_string(kMaxInputBytes));
@@ -23,13 +25,6 @@ Status CheckSize(std::string_view input, std::string_view what) {
   return Ok();
 }
 
-struct PemBlock {
-  std::string name;
-  Bytes der;
-};
-
-// Reads every PEM block with OpenSSL's decoder. Text outside blocks is allowed (as OpenSSL
-// and Go's pem.Decode allow), but a block that does not decode is an error.
 Result<std::vector<PemBlock>> ReadPemBlocks(std::string_view input, std::string_view what) {
   ossl::Bio bio(BIO_new_mem_buf(input.data(), static_cast<int>(input.size())));
   std::vector<PemBlock> blocks;
@@ -64,6 +59,8 @@ Result<std::vector<PemBlock>> ReadPemBlocks(std::string_view input, std::string_
   return blocks;
 }
 
+namespace {
+
 template <typename T, typename D2I>
 Result<T> DecodeWhole(const Bytes& der, D2I d2i, std::string_view what) {
   const unsigned char* p = der.data();
@@ -81,7 +78,7 @@ Result<T> DecodeWhole(const Bytes& der, D2I d2i, std::string_view what) {
 bool LooksLikePem(std::string_view text) { return text.find("-----BEGIN ") != std::string_view::npos; }
 
 Result<std::vector<ossl::X509Ptr>> ParseCertificates(std::string_view input) {
-  CW_RETURN_IF_ERROR(CheckSize(input, "certificate input"));
+  CW_RETURN_IF_ERROR(CheckInputSize(input, "certificate input"));
   std::vector<ossl::X509Ptr> certs;
   if (!LooksLikePem(input)) {
     Bytes der(input.begin(), input.end());
@@ -102,7 +99,7 @@ Result<std::vector<ossl::X509Ptr>> ParseCertificates(std::string_view input) {
 }
 
 Result<ossl::PKey> ParsePrivateKey(std::string_view input) {
-  CW_RETURN_IF_ERROR(CheckSize(input, "private key input"));
+  CW_RETURN_IF_ERROR(CheckInputSize(input, "private key input"));
   CW_ASSIGN_OR_RETURN(auto blocks, ReadPemBlocks(input, "private key input"));
   for (auto& block : blocks) {
     std::string where = "\"" + block.name + "\" PEM block";
@@ -130,7 +127,7 @@ Result<ossl::PKey> ParsePrivateKey(std::string_view input) {
 }
 
 Result<ossl::PKey> ParsePublicKey(std::string_view input) {
-  CW_RETURN_IF_ERROR(CheckSize(input, "public key input"));
+  CW_RETURN_IF_ERROR(CheckInputSize(input, "public key input"));
   CW_ASSIGN_OR_RETURN(auto blocks, ReadPemBlocks(input, "public key input"));
   for (auto& block : blocks) {
     if (block.name == "PUBLIC KEY") {

@@ -606,29 +606,14 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const CertificateTemplate&
 // ---------------------------------------------------------------------------------------------
 
 Result<CertificateRequest> CertificateRequest::Parse(std::string_view input) {
-  if (input.empty()) return InvalidArgument("certificate request is empty");
-  if (input.size() > kMaxInputBytes) {
-    return InvalidArgument("certificate request is " + std::to_string(input.size()) + " bytes; the limit is " +
-                           std::to_string(kMaxInputBytes));
-  }
+  CW_RETURN_IF_ERROR(CheckInputSize(input, "certificate request"));
   Bytes der;
   if (LooksLikePem(input)) {
-    ossl::Bio bio(BIO_new_mem_buf(input.data(), static_cast<int>(input.size())));
-    char* name = nullptr;
-    char* header = nullptr;
-    unsigned char* data = nullptr;
-    long len = 0;
-    if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
-      return InvalidArgument("certificate request PEM is malformed (" + ossl::DrainErrors() + ")");
+    CW_ASSIGN_OR_RETURN(std::vector<PemBlock> blocks, ReadPemBlocks(input, "certificate request"));
+    if (blocks[0].name != "CERTIFICATE REQUEST" && blocks[0].name != "NEW CERTIFICATE REQUEST") {
+      return InvalidArgument("PEM block 1 is a \"" + blocks[0].name + "\", expected \"CERTIFICATE REQUEST\"");
     }
-    std::string block(name);
-    der.assign(data, data + len);
-    OPENSSL_free(name);
-    OPENSSL_free(header);
-    OPENSSL_free(data);
-    if (block != "CERTIFICATE REQUEST" && block != "NEW CERTIFICATE REQUEST") {
-      return InvalidArgument("PEM block is a \"" + block + "\", expected \"CERTIFICATE REQUEST\"");
-    }
+    der = std::move(blocks[0].der);
   } else {
     der.assign(input.begin(), input.end());
   }

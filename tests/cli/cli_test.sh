@@ -100,7 +100,7 @@ LC_ALL=C sed 's/web\.example\.com/wab.example.com/g' leaf.der > tampered.der
 cmp -s leaf.der tampered.der && fail "tampering changed nothing"
 expect_fail "tampered CSR" 1 "certificate request signature does not verify" "$CW" sign --ca-key "$URI" --ca-cert ca.pem --csr tampered.der
 head -c 300 leaf.csr > truncated.csr
-expect_fail "truncated PEM" 1 "certificate request PEM is malformed" "$CW" sign --ca-key "$URI" --ca-cert ca.pem --csr truncated.csr
+expect_fail "truncated PEM" 1 "certificate request: PEM block 1 is malformed" "$CW" sign --ca-key "$URI" --ca-cert ca.pem --csr truncated.csr
 head -c 300000 /dev/zero | tr '\0' 'A' > huge.csr
 expect_fail "oversized input" 1 "file is 300000 bytes; the limit is 262144" "$CW" sign --ca-key "$URI" --ca-cert ca.pem --csr huge.csr
 openssl req -new -newkey rsa:1024 -nodes -keyout weak.key -subj /CN=weak -out weak.csr 2>/dev/null

@@ -108,9 +108,9 @@ TEST(CertificateRequest, MalformedInputGetsAClearError) {
   struct Row { std::string input; std::string prefix; };
   const std::vector<Row> rows = {
       {"", "certificate request is empty"},
-      {pem.substr(0, pem.size() / 2), "certificate request PEM is malformed ("},
+      {pem.substr(0, pem.size() / 2), "certificate request: PEM block 1 is malformed ("},
       {"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-       "PEM block is a \"CERTIFICATE\", expected \"CERTIFICATE REQUEST\""},
+       "PEM block 1 is a \"CERTIFICATE\", expected \"CERTIFICATE REQUEST\""},
       {"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
        "certificate request is not a valid PKCS#10 structure ("},
       {"garbage that is not DER", "certificate request is not a valid PKCS#10 structure ("},
