@@ -25,6 +25,52 @@ class ScriptedStream final : public HttpStream {
   std::deque<std::string> lines_;
 };
 
+// A transport that answers with scripted statuses and counts the requests.
+class ScriptedTransport final : public HttpTransport {
+ public:
+  explicit ScriptedTransport(std::deque<int> statuses) : statuses_(std::move(statuses)) {}
+  int calls = 0;
+  Result<HttpResponse> Send(const HttpRequest&) override {
+    ++calls;
+    int status = statuses_.empty() ? 200 : statuses_.front();
+    if (!statuses_.empty()) statuses_.pop_front();
+    if (status == 0) return Unavailable("connection refused");
+    return HttpResponse{status, {{"retry-after", "0"}}, status == 200 ? "{}" : ""};
+  }
+  Result<std::unique_ptr<HttpStream>> Stream(const HttpRequest&) override { return Internal("no streams"); }
+
+ private:
+  std::deque<int> statuses_;
+};
+
+int CallsFor(const std::string& verb, std::deque<int> statuses, bool* ok) {
+  auto transport = std::make_shared<ScriptedTransport>(std::move(statuses));
+  ClientConfig config;
+  config.server = "https://127.0.0.1:1";
+  ClientOptions options;
+  options.transport = transport;
+  auto client = Client::Create(config, options);
+  Json body = Json::object();
+  *ok = (*client)->Request(verb, "/api/v1/configmaps", "configmaps", verb == "GET" ? nullptr : &body).ok();
+  return transport->calls;
+}
+
+TEST(ClientRetries, ReadsAreRetriedOnServerAndConnectionErrorsWritesOnlyOn429) {
+  bool ok = false;
+  EXPECT_EQ(CallsFor("GET", {503, 0, 200}, &ok), 3);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(CallsFor("POST", {503}, &ok), 1) << "a write that may have been applied is not repeated";
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(CallsFor("POST", {0}, &ok), 1);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(CallsFor("POST", {429, 200}, &ok), 2) << "429: the server did not act on it";
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(CallsFor("GET", {404}, &ok), 1) << "a client error is not retried";
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(CallsFor("GET", {500, 500, 500, 500, 200}, &ok), 4) << "at most max_read_attempts";
+  EXPECT_FALSE(ok);
+}
+
 Result<std::optional<WatchEvent>> FirstEvent(const std::string& line) {
   WatchStream stream(std::make_unique<ScriptedStream>(std::deque<std::string>{line}));
   return stream.Next();

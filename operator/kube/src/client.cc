@@ -180,12 +180,12 @@ Result<Json> Client::Request(const std::string& verb, const std::string& path, c
       metrics_->Observe(verb, resource, response.ok() ? std::to_string(response->status) : "error",
                         std::chrono::steady_clock::now() - start);
     }
-    bool retry = false;
+    // Reads are retried on connection errors, 429 and 5xx; writes only on 429 (the server did
+    // not act on them; after a connection error or a 5xx a write may have been applied).
+    const bool read = IsReadVerb(verb);
+    const bool retry = response.ok() ? response->status == 429 || (read && response->status >= 500) : read;
     milliseconds wait = backoff;
-    if (!response.ok()) {
-      retry = IsReadVerb(verb);  // a write may have reached the server
-    } else if (response->status == 429 || (response->status >= 500 && IsReadVerb(verb))) {
-      retry = response->status == 429 || IsReadVerb(verb);
+    if (retry && response.ok()) {
       if (auto it = response->headers.find("retry-after"); it != response->headers.end()) {
         wait = std::max(wait, RetryAfter(it->second));
       }
