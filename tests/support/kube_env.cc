@@ -1,8 +1,7 @@
 #include "support/kube_env.h"
+#include "support/softhsm_token.h"  // RunCommand
 
 #include <gtest/gtest.h>
-
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -79,17 +78,9 @@ std::shared_ptr<kube::Client> KubeTest::UnprivilegedClient(const std::string& se
 int ControlPlane(const std::string& command) {
   // hack/control-plane finds the plane's state from CERTWRIGHT_CP_DIR (or its default), as
   // hack/test started it.
-  std::string cmd = std::string(CERTWRIGHT_SOURCE_DIR) + "/hack/control-plane " + command + " 2>&1";
+  const std::string cmd = std::string(CERTWRIGHT_SOURCE_DIR) + "/hack/control-plane " + command;
   std::string out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) {
-    ADD_FAILURE() << "cannot run " << cmd;
-    return -1;
-  }
-  char buf[512];
-  while (fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
-  int status = pclose(pipe);
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  int code = RunCommand(cmd, &out);
   EXPECT_EQ(code, 0) << cmd << ":\n" << out;
   return code;
 }
