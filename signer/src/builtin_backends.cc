@@ -6,6 +6,9 @@
 #ifdef CERTWRIGHT_WITH_PKCS11
 #include "pkcs11/pkcs11_backend.h"
 #endif
+#ifdef CERTWRIGHT_WITH_AWSKMS
+#include "awskms/awskms_backend.h"
+#endif
 
 namespace certwright::signer {
 
@@ -16,7 +19,11 @@ void RegisterBuiltinBackends(KeyBackendRegistry& registry) {
 #else
   registry.RegisterUnavailable("pkcs11", "certwright was built with CERTWRIGHT_WITH_PKCS11=OFF");
 #endif
-  registry.RegisterUnavailable("awskms", "this build has no AWS KMS backend yet; use pkcs11: or file:");
+#ifdef CERTWRIGHT_WITH_AWSKMS
+  registry.Register(std::make_unique<awskms::AwsKmsBackend>());
+#else
+  registry.RegisterUnavailable("awskms", "certwright was built with CERTWRIGHT_WITH_AWSKMS=OFF");
+#endif
 }
 
 }  // namespace certwright::signer
