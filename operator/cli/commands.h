@@ -1,4 +1,4 @@
-// certwright's operator tools: `ca init`, `sign`, `version`. Each returns an exit code and
+// certwright's subcommands: `controller`, and the operator tools `ca init`, `sign`, `version`. Each returns an exit code and
 // writes its one-line error to stderr itself.
 #pragma once
 
@@ -14,5 +14,6 @@ inline constexpr int kExitUsage = 2;
 int RunCaInit(const std::vector<std::string>& args);
 int RunSign(const std::vector<std::string>& args);
 int RunVersion(const std::vector<std::string>& args);
+int RunController(const std::vector<std::string>& args);
 
 }  // namespace certwright::cli

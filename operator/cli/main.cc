@@ -17,6 +17,7 @@ const char* kUsage =
     "usage: certwright <command> [flags]\n"
     "\n"
     "commands:\n"
+    "  controller run the Certificate, Issuer and ClusterIssuer controllers\n"
     "  ca init    create a CA key in an HSM/KMS (or use the one the URI names) and a self-signed\n"
     "             CA certificate or a CSR for an offline root\n"
     "  sign       issue a certificate for a PKCS#10 CSR with a CA key\n"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "version" || command == "--version") return RunVersion(rest);
   if (command == "sign") return RunSign(rest);
+  if (command == "controller") return RunController(rest);
   if (command == "ca") {
     if (rest.empty() || rest[0] != "init") {
       std::cerr << "certwright: error: unknown ca command" << (rest.empty() ? "" : " \"" + rest[0] + "\"")

@@ -23,7 +23,14 @@ using web::http::client::http_client_config;
 // cpprestsdk's pool defaults to 40 threads; size it once, before first use (TESTBED.md).
 void InitThreadPool() {
   static std::once_flag once;
-  std::call_once(once, [] { crossplat::threadpool::initialize_with_threads(8); });
+  std::call_once(once, [] {
+    try {
+      crossplat::threadpool::initialize_with_threads(8);
+    } catch (const std::exception&) {
+      // Another cpprestsdk user in the process (the awskms backend) started the pool first: it
+      // keeps the default size, which works as well.
+    }
+  });
 }
 
 std::string Lower(std::string s) {

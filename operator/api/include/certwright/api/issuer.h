@@ -1,0 +1,58 @@
+// Issuer and ClusterIssuer (certwright.dev/v1alpha1), parsed and validated: exactly one of
+// selfSigned, ca, pkcs11, awsKMS, and the limits on what they sign. Messages match the CRD's
+// CEL rules, prefixed by the field path.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "certwright/api/certificate.h"
+#include "certwright/api/meta.h"
+#include "certwright/signer/x509.h"
+
+namespace certwright::api {
+
+struct SecretKeyRef {
+  std::string name;
+  std::string key;
+};
+
+struct BootstrapSpec {
+  std::string mode;  // SelfSigned, CSR
+  signer::DistinguishedName subject;
+  std::chrono::seconds duration = std::chrono::hours(87600);
+  std::optional<signer::KeySpec> key_spec;  // nullopt: use an existing key as it is (P-256 if made)
+};
+
+struct Pkcs11IssuerSpec {
+  std::string module_path;
+  std::string key_uri;  // "pkcs11:token=...;object=..." without a query
+  SecretKeyRef pin_secret;
+  std::optional<SecretKeyRef> ca_secret;
+  std::optional<BootstrapSpec> bootstrap;
+};
+
+struct AwsKmsIssuerSpec {
+  std::string key_id;
+  std::string region;
+  std::string endpoint;
+  std::optional<std::string> credentials_secret;  // keys access-key-id, secret-access-key, session-token
+  std::optional<SecretKeyRef> ca_secret;
+  std::optional<BootstrapSpec> bootstrap;
+};
+
+struct IssuerSpec {
+  enum class Type { kSelfSigned, kCa, kPkcs11, kAwsKms } type = Type::kSelfSigned;
+  std::string ca_secret_name;  // kCa
+  Pkcs11IssuerSpec pkcs11;
+  AwsKmsIssuerSpec aws_kms;
+  std::optional<std::chrono::seconds> max_duration, min_duration;
+};
+
+// `spec` is the Issuer's .spec.
+Result<IssuerSpec> ParseIssuerSpec(const Json& spec);
+// "selfSigned", "ca", "pkcs11", "awsKMS": for metrics and messages.
+std::string_view TypeName(IssuerSpec::Type type);
+
+}  // namespace certwright::api

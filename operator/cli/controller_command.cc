@@ -1,0 +1,266 @@
+// `certwright controller`: the Certificate, Issuer and ClusterIssuer controllers in one process,
+// with leader election, /healthz, /readyz and /metrics.
+#include <prometheus/registry.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "certwright/controllers/certificates.h"
+#include "certwright/controllers/csrsigner.h"
+#include "certwright/controllers/issuers.h"
+#include "certwright/controllers/metrics.h"
+#include "certwright/controllers/secrets.h"
+#include "certwright/kube/config.h"
+#include "certwright/kube/leader_election.h"
+#include "certwright/server/health_server.h"
+#include "certwright/signer/random.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+
+namespace certwright::cli {
+
+namespace {
+
+const char* kControllerUsage =
+    "usage: certwright controller [flags]\n"
+    "\n"
+    "Runs the Certificate, Issuer and ClusterIssuer controllers, and signs CertificateSigningRequests\n"
+    "for the signer names clusterissuers.certwright.dev/<name> and issuers.certwright.dev/<ns>.<name>.\n"
+    "\n"
+    "flags:\n"
+    "  --kubeconfig PATH                  kubeconfig (default: $KUBECONFIG, else in-cluster config)\n"
+    "  --namespace NS                     serve Certificates and Issuers of one namespace only (default: all)\n"
+    "  --cluster-resource-namespace NS    where ClusterIssuers' Secrets are (default: $POD_NAMESPACE, else\n"
+    "                                     certwright)\n"
+    "  --cluster-issuer-selector SEL      serve only the ClusterIssuers with these labels (default: all)\n"
+    "  --leader-elect true|false          elect a leader with a Lease (default true)\n"
+    "  --leader-election-namespace NS     the Lease's namespace (default: the cluster-resource namespace)\n"
+    "  --leader-election-id NAME          the Lease's name (default certwright-controller)\n"
+    "  --metrics-address HOST:PORT        /metrics, /healthz, /readyz (default 0.0.0.0:9402)\n"
+    "  --workers N                        Certificate reconcile workers (default 4)\n"
+    "  --kubernetes-signers-issuer REF    also sign kubernetes.io/kube-apiserver-client and\n"
+    "                                     kubernetes.io/kubelet-serving CSRs with this issuer:\n"
+    "                                     ClusterIssuer/<name> or Issuer/<namespace>/<name> (default: off)\n"
+    "  --log-level LEVEL                  debug, info, warn, error (default info)\n";
+
+// Waits for SIGINT/SIGTERM or a request to stop from inside (leadership lost).
+class StopSignal {
+ public:
+  StopSignal() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    // Blocked in this thread before any other starts, so every thread inherits the mask and
+    // only the waiter below receives them.
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    waiter_ = std::thread([this] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      Stop(0, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    });
+    waiter_.detach();
+  }
+  void Stop(int code, const std::string& why) {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    code_ = code;
+    why_ = why;
+    cv_.notify_all();
+  }
+  int Wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return stopped_; });
+    spdlog::info("stopping: {}", why_);
+    return code_;
+  }
+
+ private:
+  sigset_t set_;
+  std::thread waiter_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  int code_ = 0;
+  std::string why_;
+};
+
+std::string Identity() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  uint8_t random[4] = {};
+  std::string suffix;
+  static const char* hex = "0123456789abcdef";
+  if (SystemRandom::Instance().Fill(random).ok()) {
+    for (auto b : random) {
+      suffix += hex[b >> 4];
+      suffix += hex[b & 15];
+    }
+  }
+  return std::string(host) + "_" + suffix;
+}
+
+}  // namespace
+
+int RunController(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args,
+                            {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
+                             "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
+                             "log-level", "kubernetes-signers-issuer", "cluster-issuer-selector"},
+                            {"help"});
+  if (!flags.ok()) {
+    std::cerr << "certwright: error: " << flags.error().message() << "\n" << kControllerUsage;
+    return kExitUsage;
+  }
+  if (flags->Has("help")) {
+    std::cout << kControllerUsage;
+    return kExitOk;
+  }
+  const std::string level = flags->Get("log-level").value_or("info");
+  const auto spd_level = spdlog::level::from_str(level);
+  if (spd_level == spdlog::level::off && level != "off") {
+    std::cerr << "certwright: error: --log-level \"" << level << "\" is not one of debug, info, warn, error\n";
+    return kExitUsage;
+  }
+  spdlog::set_level(spd_level);
+  int workers = 4;
+  if (auto w = flags->Get("workers")) {
+    char* end = nullptr;
+    const long n = std::strtol(w->c_str(), &end, 10);
+    if (w->empty() || *end != '\0' || n < 1 || n > 64) {
+      std::cerr << "certwright: error: --workers \"" << *w << "\" must be a number from 1 to 64\n";
+      return kExitUsage;
+    }
+    workers = static_cast<int>(n);
+  }
+  const std::string leader_elect = flags->Get("leader-elect").value_or("true");
+  if (leader_elect != "true" && leader_elect != "false") {
+    std::cerr << "certwright: error: --leader-elect must be true or false\n";
+    return kExitUsage;
+  }
+  controllers::CsrSignerOptions csr_options;
+  if (auto ref = flags->Get("kubernetes-signers-issuer")) {
+    const bool cluster = ref->rfind("ClusterIssuer/", 0) == 0 && ref->size() > 14 &&
+                         ref->find('/', 14) == std::string::npos;
+    const auto second = ref->find('/', 7);
+    const bool issuer = ref->rfind("Issuer/", 0) == 0 && second != std::string::npos && second > 7 &&
+                        second + 1 < ref->size() && ref->find('/', second + 1) == std::string::npos;
+    if (!cluster && !issuer) {
+      std::cerr << "certwright: error: --kubernetes-signers-issuer \"" << *ref
+                << "\" must be ClusterIssuer/<name> or Issuer/<namespace>/<name>\n";
+      return kExitUsage;
+    }
+    csr_options.kubernetes_signers_issuer = *ref;
+  }
+  const char* pod_ns = std::getenv("POD_NAMESPACE");
+  const std::string cluster_ns =
+      flags->Get("cluster-resource-namespace").value_or(pod_ns != nullptr && *pod_ns ? pod_ns : "certwright");
+
+  StopSignal stop;
+
+  auto config = kube::LoadConfig(flags->Get("kubeconfig").value_or(""));
+  if (!config.ok()) {
+    std::cerr << "certwright: error: " << config.error().message() << "\n";
+    return kExitFailure;
+  }
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto client = kube::Client::Create(*config, {.transport = nullptr, .metrics = registry});
+  if (!client.ok()) {
+    std::cerr << "certwright: error: " << client.error().message() << "\n";
+    return kExitFailure;
+  }
+  const std::string identity = Identity();
+
+  controllers::ControllerContext ctx;
+  ctx.client = *client;
+  ctx.events = std::make_shared<kube::EventRecorder>(*client, "certwright.dev/controller", identity);
+  ctx.keys = std::make_shared<signer::KeyBackendRegistry>();
+  signer::RegisterBuiltinBackends(*ctx.keys);
+  ctx.metrics = std::make_shared<controllers::Metrics>(registry);
+  ctx.cluster_resource_namespace = cluster_ns;
+  ctx.watch_namespace = flags->Get("namespace").value_or("");
+  ctx.cluster_issuer_selector = flags->Get("cluster-issuer-selector").value_or("");
+  ctx.workers = workers;
+
+  auto store = std::make_shared<controllers::IssuerStore>();
+  auto secrets = controllers::MakeSecretInformer(*client, ctx.watch_namespace);
+  controllers::IssuerController issuers(ctx, store, *secrets);
+  controllers::CertificateController certificates(ctx, store, *secrets, issuers);
+  controllers::CsrSigner csr_signer(ctx, store, issuers, csr_options);
+
+  std::atomic<bool> synced{false};
+  std::atomic<bool> leading{leader_elect == "false"};
+  auto health = server::HealthServer::Start({
+      .address = flags->Get("metrics-address").value_or("0.0.0.0:9402"),
+      .registry = registry,
+      .not_ready_reason = [&]() -> std::string { return synced ? "" : "caches not synced yet"; },
+  });
+  if (!health.ok()) {
+    std::cerr << "certwright: error: " << health.error().message() << "\n";
+    return kExitFailure;
+  }
+
+  secrets->Start();
+  issuers.StartInformers();
+  certificates.StartInformers();
+  csr_signer.StartInformers();
+  const auto sync_timeout = std::chrono::minutes(5);
+  if (!secrets->WaitForSync(sync_timeout) || !issuers.WaitForSync(sync_timeout) ||
+      !certificates.WaitForSync(sync_timeout) || !csr_signer.WaitForSync(sync_timeout)) {
+    std::cerr << "certwright: error: caches did not sync within 5 minutes; is the API server reachable and are "
+                 "the CRDs installed (kubectl apply -f crds/)?\n";
+    return kExitFailure;
+  }
+  synced = true;
+  spdlog::info("caches synced: {} Secrets, watching {}", secrets->Keys().size(),
+               ctx.watch_namespace.empty() ? std::string("all namespaces") : "namespace " + ctx.watch_namespace);
+
+  auto start_workers = [&] {
+    spdlog::info("{} is leading: starting controllers", identity);
+    // Issuers first. Certificates whose issuer has not been checked yet wait for it (the
+    // IssuerStore enqueues them), rather than reporting it missing.
+    issuers.StartWorkers();
+    certificates.StartWorkers();
+    csr_signer.StartWorkers();
+  };
+  std::unique_ptr<kube::LeaderElector> elector;
+  if (leader_elect == "true") {
+    kube::LeaderElectionConfig le;
+    le.lease_namespace = flags->Get("leader-election-namespace").value_or(cluster_ns);
+    le.lease_name = flags->Get("leader-election-id").value_or("certwright-controller");
+    le.identity = identity;
+    le.events = ctx.events;
+    kube::LeaderElectionCallbacks callbacks;
+    callbacks.on_started_leading = start_workers;
+    // A process that lost its Lease may be behind another leader: stop at once and let the
+    // Deployment restart it as a candidate (as controller-runtime does).
+    callbacks.on_stopped_leading = [&] { stop.Stop(1, "leader election lost"); };
+    auto created = kube::LeaderElector::Create(*client, le, callbacks);
+    if (!created.ok()) {
+      std::cerr << "certwright: error: " << created.error().message() << "\n";
+      return kExitFailure;
+    }
+    elector = std::move(*created);
+    elector->Start();
+  } else {
+    start_workers();
+  }
+
+  const int code = stop.Wait();
+  csr_signer.Stop();
+  certificates.Stop();
+  issuers.Stop();
+  if (elector) elector->Stop();
+  secrets->Stop();
+  ctx.events->Flush();
+  return code;
+}
+
+}  // namespace certwright::cli

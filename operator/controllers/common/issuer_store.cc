@@ -1,0 +1,75 @@
+#include "certwright/controllers/issuer_store.h"
+
+namespace certwright::controllers {
+
+std::string IssuerStore::KeyFor(std::string_view kind, std::string_view ns, std::string_view name) {
+  if (kind == "ClusterIssuer") return "ClusterIssuer/" + std::string(name);
+  return "Issuer/" + std::string(ns) + "/" + std::string(name);
+}
+
+void IssuerStore::SetReady(const std::string& key, std::shared_ptr<const IssuerHandle> handle) {
+  bool changed;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = ready_.find(key);
+    changed = it == ready_.end() || it->second->ca_sha256 != handle->ca_sha256 ||
+              it->second->spec.max_duration != handle->spec.max_duration ||
+              it->second->spec.min_duration != handle->spec.min_duration;
+    // Not `changed || erase(...)`: the erase must happen either way.
+    const bool was_not_ready = not_ready_.erase(key) > 0;
+    changed = changed || was_not_ready;
+    ready_[key] = std::move(handle);
+  }
+  if (changed) Notify(key);
+}
+
+void IssuerStore::SetNotReady(const std::string& key, std::string message) {
+  bool changed;
+  {
+    std::lock_guard lock(mutex_);
+    changed = ready_.erase(key) > 0;
+    auto [it, inserted] = not_ready_.try_emplace(key, message);
+    changed = changed || inserted || it->second != message;
+    it->second = std::move(message);
+  }
+  if (changed) Notify(key);
+}
+
+void IssuerStore::Erase(const std::string& key) {
+  bool changed;
+  {
+    std::lock_guard lock(mutex_);
+    const size_t erased = ready_.erase(key) + not_ready_.erase(key);
+    changed = erased > 0;
+  }
+  if (changed) Notify(key);
+}
+
+std::shared_ptr<const IssuerHandle> IssuerStore::Get(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = ready_.find(key);
+  return it == ready_.end() ? nullptr : it->second;
+}
+
+std::optional<std::string> IssuerStore::NotReadyMessage(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = not_ready_.find(key);
+  if (it == not_ready_.end()) return std::nullopt;
+  return it->second;
+}
+
+void IssuerStore::OnChange(std::function<void(const std::string& key)> listener) {
+  std::lock_guard lock(mutex_);
+  listeners_.push_back(std::move(listener));
+}
+
+void IssuerStore::Notify(const std::string& key) {
+  std::vector<std::function<void(const std::string&)>> listeners;
+  {
+    std::lock_guard lock(mutex_);
+    listeners = listeners_;
+  }
+  for (const auto& l : listeners) l(key);
+}
+
+}  // namespace certwright::controllers

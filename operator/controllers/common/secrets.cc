@@ -1,0 +1,105 @@
+#include "certwright/controllers/secrets.h"
+
+#include <openssl/evp.h>
+
+#include "certwright/api/meta.h"
+
+namespace certwright::controllers {
+
+std::string Base64Encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::optional<std::string> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  if (text.empty()) return std::string();
+  std::string out(3 * text.size() / 4, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  size_t len = static_cast<size_t>(n);
+  if (text.back() == '=') --len;
+  if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
+  out.resize(len);
+  return out;
+}
+
+std::optional<std::string> SecretValue(const kube::Json& secret, const std::string& key) {
+  if (!secret.contains("data") || !secret["data"].is_object()) return std::nullopt;
+  auto it = secret["data"].find(key);
+  if (it == secret["data"].end() || !it->is_string()) return std::nullopt;
+  return Base64Decode(it->get<std::string>());
+}
+
+Result<kube::Json> ReadSecret(kube::Client& client, const std::string& ns, const std::string& name) {
+  auto secret = client.Get(kube::resources::kSecrets, ns, name);
+  if (!secret.ok()) {
+    if (secret.error().kind() == ErrorKind::kNotFound) return NotFound("Secret " + ns + "/" + name + " not found");
+    return std::move(secret).error().WithContext("reading Secret " + ns + "/" + name);
+  }
+  return secret;
+}
+
+Result<std::string> ReadSecretValue(kube::Client& client, const std::string& ns, const std::string& name,
+                                    const std::string& key) {
+  CW_ASSIGN_OR_RETURN(kube::Json secret, ReadSecret(client, ns, name));
+  auto value = SecretValue(secret, key);
+  if (!value) return NotFound("Secret " + ns + "/" + name + " has no key \"" + key + "\"");
+  return *value;
+}
+
+bool IsManagedSecret(const kube::Json& secret) {
+  const kube::Json& labels = secret["metadata"].value("labels", kube::Json::object());
+  return labels.is_object() && labels.value(api::annotations::kManagedLabel, "") == "true";
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client> client, const std::string& ns) {
+  kube::InformerOptions options;
+  options.transform = [](kube::Json& secret) {
+    kube::Json& meta = secret["metadata"];
+    meta.erase("managedFields");
+    if (!IsManagedSecret(secret)) {
+      // Another owner's Secret: only its name matters here (issuers read their Secrets from the
+      // API server when they change). Dropping data keeps other teams' secrets out of our memory.
+      secret.erase("data");
+      secret.erase("stringData");
+      meta.erase("annotations");
+    }
+  };
+  return std::make_unique<kube::Informer>(std::move(client), kube::resources::kSecrets, ns, std::move(options));
+}
+
+std::string PercentEncode(std::string_view value) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace certwright::controllers

@@ -1,0 +1,75 @@
+// The certificate controller: keeps the Secret of every Certificate holding a valid certificate
+// and private key for its spec, signed by its issuer, and renews it before it expires
+// (DESIGN.md "Controllers"). Per issuance it makes two API writes: the Secret, in one request
+// (create, or update with a resourceVersion precondition), then the Certificate's status. The
+// key and certificate are written together, so a crash leaves the old valid pair or the new one.
+// It never writes a Secret that another owner made.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "certwright/api/certificate.h"
+#include "certwright/controllers/context.h"
+#include "certwright/controllers/issuer_store.h"
+#include "certwright/controllers/issuers.h"
+#include "certwright/kube/controller.h"
+#include "certwright/kube/informer.h"
+
+namespace certwright::controllers {
+
+class CertificateController {
+ public:
+  // `secrets` is the shared Secret informer; handlers are added here, so construct before it
+  // starts.
+  // `issuers` tells an issuer that exists but has not been checked yet (after a restart) from one
+  // that does not exist: the first waits, the second is reported.
+  CertificateController(ControllerContext ctx, std::shared_ptr<IssuerStore> store, kube::Informer& secrets,
+                        const IssuerController& issuers);
+  ~CertificateController();
+
+  void StartInformers();
+  bool WaitForSync(std::chrono::milliseconds timeout);
+  void StartWorkers();
+  void Stop();
+
+  Result<kube::ReconcileResult> Reconcile(const std::string& key);
+
+  // How long to wait after `failures` consecutive failed issuances: 5 s doubling, at most 10 min.
+  static std::chrono::seconds Backoff(long long failures);
+
+ private:
+  struct Issued;
+  Result<Issued> Issue(const kube::Json& certificate, const api::CertificateSpec& spec, const IssuerHandle& issuer,
+                       const kube::Json* secret);
+  // Writes `status` unless `certificate` already has it; remembers what the server returned.
+  Status WriteStatus(const kube::Json& certificate, const kube::Json& status);
+  // The cached Certificate, or the one our last status write returned while the cache lags.
+  std::shared_ptr<const kube::Json> NewestCertificate(std::shared_ptr<const kube::Json> cached);
+  void Record(const kube::Json& certificate, bool warning, const std::string& reason, const std::string& action,
+              const std::string& note);
+  // The Secret as last written by us when the cache has not caught up yet (`*from_write` set),
+  // else the cached one.
+  std::shared_ptr<const kube::Json> CurrentSecret(const std::string& key, bool* from_write);
+
+  ControllerContext ctx_;
+  std::shared_ptr<IssuerStore> store_;
+  kube::Informer& secrets_;
+  const IssuerController& issuers_;
+  std::unique_ptr<kube::Informer> certificates_;
+  std::unique_ptr<kube::Controller> worker_;
+
+  std::mutex written_mutex_;
+  struct Written {
+    std::shared_ptr<const kube::Json> secret;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, Written> written_;  // Secret key -> as we wrote it, until the cache has it
+  // Certificate key -> the object our last status write returned, until the cache has it: a
+  // reconcile triggered before the echo arrives compares with it instead of writing again.
+  std::map<std::string, Written> written_status_;
+};
+
+}  // namespace certwright::controllers

@@ -1,0 +1,57 @@
+// The issuers the issuer controller has checked, as the certificate (and CSR) controllers use
+// them. Thread-safe. Keys: "Issuer/<namespace>/<name>" and "ClusterIssuer/<name>".
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "certwright/api/issuer.h"
+#include "certwright/signer/x509.h"
+
+namespace certwright::controllers {
+
+// A Ready issuer.
+struct IssuerHandle {
+  std::string kind;  // Issuer, ClusterIssuer
+  std::string ns;    // "" for a ClusterIssuer
+  std::string name;
+  api::IssuerSpec spec;
+  std::string backend;  // key backend for metrics and audit: "file", "pkcs11", "awskms", "self"
+  // The CA that signs; nullopt for selfSigned (each certificate signs itself).
+  std::optional<signer::CertificateAuthority> ca;
+  // Hex SHA-256 of the CA certificate (DER); "" for selfSigned. A change re-issues certificates.
+  std::string ca_sha256;
+};
+
+class IssuerStore {
+ public:
+  static std::string KeyFor(std::string_view kind, std::string_view ns, std::string_view name);
+
+  // Publishes an issuer as Ready, or (handle nullptr) as not Ready with the reason a Certificate
+  // shows. Listeners hear of it when readiness or the CA changed.
+  void SetReady(const std::string& key, std::shared_ptr<const IssuerHandle> handle);
+  void SetNotReady(const std::string& key, std::string message);
+  void Erase(const std::string& key);
+
+  std::shared_ptr<const IssuerHandle> Get(const std::string& key) const;
+  // Why the issuer is not Ready; nullopt when it is Ready or unknown.
+  std::optional<std::string> NotReadyMessage(const std::string& key) const;
+
+  // Called with the key of an issuer whose readiness or CA changed. Add before controllers start.
+  void OnChange(std::function<void(const std::string& key)> listener);
+
+ private:
+  void Notify(const std::string& key);
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const IssuerHandle>> ready_;
+  std::map<std::string, std::string> not_ready_;
+  std::vector<std::function<void(const std::string&)>> listeners_;
+};
+
+}  // namespace certwright::controllers

@@ -1,0 +1,71 @@
+// The issuer controller: checks each Issuer and ClusterIssuer — its configuration, its key (in a
+// Secret, a PKCS#11 token or AWS KMS) and its CA certificate (public key matches the key, a CA,
+// not expired) — publishes the Ready ones in the IssuerStore, and reports Ready with a reason and
+// message in status. Bootstrap modes make the CA certificate: SelfSigned signs a root with the
+// key and keeps it in the Secret "<issuer>-bootstrap-ca"; CSR puts a PKCS#10 request in
+// status.csr for an offline CA. It watches the Secrets it reads (PINs, CA certificates, keys).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "certwright/controllers/context.h"
+#include "certwright/controllers/issuer_store.h"
+#include "certwright/kube/controller.h"
+#include "certwright/kube/informer.h"
+
+namespace certwright::controllers {
+
+// The Secret that holds a bootstrapped root for an issuer.
+std::string BootstrapSecretName(const std::string& issuer_name);
+
+class IssuerController {
+ public:
+  // `secrets` is the shared Secret informer; handlers are added to it here, so construct before
+  // it starts.
+  IssuerController(ControllerContext ctx, std::shared_ptr<IssuerStore> store, kube::Informer& secrets);
+  ~IssuerController();
+
+  // Informers: start at once (every replica keeps its cache warm).
+  void StartInformers();
+  bool WaitForSync(std::chrono::milliseconds timeout);
+  // Workers: start when leading.
+  void StartWorkers();
+  void Stop();
+
+  // Whether the issuer exists (in the cache), and whether it has been checked since this
+  // process started: a CSR for an issuer not checked yet waits rather than fails.
+  bool Exists(const std::string& kind, const std::string& ns, const std::string& name) const;
+
+  // One reconcile; `kind` is Issuer or ClusterIssuer, key "ns/name" or "name".
+  Result<kube::ReconcileResult> Reconcile(const std::string& kind, const std::string& key);
+
+ private:
+  struct Outcome;
+  Outcome Check(const std::string& kind, const kube::Json& issuer, const api::IssuerSpec& spec,
+                const std::string& secret_ns, kube::Json& status);
+  Outcome CheckCa(const kube::Json& issuer, const api::IssuerSpec& spec, const std::string& secret_ns,
+                  IssuerHandle& handle);
+  Outcome CheckKeyAndChain(const kube::Json& issuer, const std::optional<api::SecretKeyRef>& ca_secret,
+                           const std::optional<api::BootstrapSpec>& bootstrap, const std::string& uri,
+                           bool may_create_key, const std::string& secret_ns, kube::Json& status,
+                           IssuerHandle& handle);
+  void SetReferences(const std::string& store_key, std::set<std::string> secret_keys);
+  void EnqueueIssuer(const std::string& store_key);
+
+  ControllerContext ctx_;
+  std::shared_ptr<IssuerStore> store_;
+  std::unique_ptr<kube::Informer> issuers_;
+  std::unique_ptr<kube::Informer> cluster_issuers_;
+  std::unique_ptr<kube::Controller> issuer_worker_;
+  std::unique_ptr<kube::Controller> cluster_issuer_worker_;
+
+  std::mutex refs_mutex_;
+  std::map<std::string, std::set<std::string>> refs_by_secret_;  // "ns/secret" -> issuer store keys
+  std::map<std::string, std::set<std::string>> refs_by_issuer_;  // issuer store key -> "ns/secret"
+};
+
+}  // namespace certwright::controllers

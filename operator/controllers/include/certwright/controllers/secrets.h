@@ -1,0 +1,40 @@
+// Reading and writing Secret data (base64 in JSON), and the Secret informer the controllers
+// share: managed Secrets (label certwright.dev/managed) are cached whole; every other Secret is
+// cached as metadata only, so the cache stays small and the controllers still see a Secret of
+// another owner at a Certificate's secretName, and changes to Secrets issuers read.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "certwright/kube/informer.h"
+#include "certwright/signer/key.h"
+
+namespace certwright::controllers {
+
+std::string Base64Encode(std::string_view data);
+// nullopt when `text` is not valid base64.
+std::optional<std::string> Base64Decode(std::string_view text);
+
+// The decoded value of data[key]; nullopt when absent or not base64.
+std::optional<std::string> SecretValue(const kube::Json& secret, const std::string& key);
+// Reads a Secret from the API server (not the cache) and returns data[key], with messages that
+// name the Secret and the key: "Secret ns/name not found", "Secret ns/name has no key \"pin\"".
+Result<std::string> ReadSecretValue(kube::Client& client, const std::string& ns, const std::string& name,
+                                    const std::string& key);
+Result<kube::Json> ReadSecret(kube::Client& client, const std::string& ns, const std::string& name);
+
+bool IsManagedSecret(const kube::Json& secret);
+
+// Lower-case hex SHA-256.
+std::string Sha256Hex(std::string_view data);
+
+// The shared Secret informer (all namespaces, or one).
+std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client> client, const std::string& ns);
+
+// Percent-encodes a key URI attribute value (RFC 3986 unreserved characters pass).
+std::string PercentEncode(std::string_view value);
+
+}  // namespace certwright::controllers

@@ -1,0 +1,70 @@
+// tests/controllers/issuer_store_test.cc: operator/controllers/common/issuer_store.cc and the
+// certificate controller's back-off rule.
+#include "certwright/controllers/issuer_store.h"
+
+#include <gtest/gtest.h>
+
+#include "certwright/controllers/certificates.h"
+#include "certwright/controllers/secrets.h"
+
+namespace certwright::controllers {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(IssuerStore, KeysNameKindNamespaceAndName) {
+  EXPECT_EQ(IssuerStore::KeyFor("Issuer", "team", "ca"), "Issuer/team/ca");
+  EXPECT_EQ(IssuerStore::KeyFor("ClusterIssuer", "team", "root"), "ClusterIssuer/root");
+}
+
+TEST(IssuerStore, TellsListenersOnlyWhenReadinessOrTheCaChanges) {
+  IssuerStore store;
+  std::vector<std::string> heard;
+  store.OnChange([&](const std::string& key) { heard.push_back(key); });
+  auto handle = std::make_shared<IssuerHandle>();
+  handle->ca_sha256 = "a";
+  store.SetReady("Issuer/ns/ca", handle);
+  store.SetReady("Issuer/ns/ca", handle);  // re-checked, nothing new
+  EXPECT_EQ(heard.size(), 1u);
+  auto renewed = std::make_shared<IssuerHandle>();
+  renewed->ca_sha256 = "b";
+  store.SetReady("Issuer/ns/ca", renewed);
+  EXPECT_EQ(heard.size(), 2u);
+  store.SetNotReady("Issuer/ns/ca", "wrong PIN");
+  store.SetNotReady("Issuer/ns/ca", "wrong PIN");
+  EXPECT_EQ(heard.size(), 3u);
+  EXPECT_EQ(store.Get("Issuer/ns/ca"), nullptr);
+  EXPECT_EQ(store.NotReadyMessage("Issuer/ns/ca"), "wrong PIN");
+  store.SetReady("Issuer/ns/ca", renewed);
+  EXPECT_EQ(heard.size(), 4u);
+  EXPECT_EQ(store.NotReadyMessage("Issuer/ns/ca"), std::nullopt);
+  store.Erase("Issuer/ns/ca");
+  EXPECT_EQ(heard.size(), 5u);
+  EXPECT_EQ(store.Get("Issuer/ns/ca"), nullptr);
+}
+
+TEST(CertificateBackoff, DoublesFromFiveSecondsUpToTenMinutes) {
+  EXPECT_EQ(CertificateController::Backoff(0), 0s);
+  EXPECT_EQ(CertificateController::Backoff(1), 5s);
+  EXPECT_EQ(CertificateController::Backoff(2), 10s);
+  EXPECT_EQ(CertificateController::Backoff(5), 80s);
+  EXPECT_EQ(CertificateController::Backoff(8), 600s);
+  EXPECT_EQ(CertificateController::Backoff(1000), 600s);
+}
+
+TEST(SecretData, Base64RoundTripsAndRejectsGarbage) {
+  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    EXPECT_EQ(Base64Decode(Base64Encode(s)), s);
+  }
+  EXPECT_EQ(Base64Decode("abc"), std::nullopt);
+  EXPECT_EQ(Base64Decode("a!c="), std::nullopt);
+}
+
+TEST(SecretData, PercentEncodesUriValues) {
+  EXPECT_EQ(PercentEncode("/usr/lib/softhsm/libsofthsm2.so"), "%2Fusr%2Flib%2Fsofthsm%2Flibsofthsm2.so");
+  EXPECT_EQ(PercentEncode("pin-1234_~."), "pin-1234_~.");
+  EXPECT_EQ(PercentEncode("a&b=c;d"), "a%26b%3Dc%3Bd");
+}
+
+}  // namespace
+}  // namespace certwright::controllers
