@@ -1,0 +1,402 @@
+# e2e/lib.sh: what the controller end-to-end scenarios share. Source it, then call e2e_init.
+#
+#   source "$(dirname "$0")/lib.sh"
+#   e2e_init certificates "$1"        # name of the scenario, path of the certwright binary
+#   softhsm_token e2e 1234            # a SoftHSM2 token in this test's own token dir
+#   start_controller                  # certwright controller, scoped to this test's namespace
+#   check "the Secret exists" kubectl -n "$NS" get secret web-tls
+#   wait_for 30 "web is Ready" ready cwcert web
+#   finish
+#
+# Each scenario gets: a namespace of its own (NS, deleted at exit), a temporary dir (WORK), a
+# SoftHSM2 config whose token dir is in WORK (SOFTHSM2_CONF, exported, so softhsm2-util,
+# pkcs11-tool and the controller all see the same tokens), and a controller process with its own
+# free port, Lease name and log file. The controller serves only NS (--namespace) and reads
+# ClusterIssuers' Secrets from NS too (--cluster-resource-namespace), so scenarios never share a
+# Secret. ClusterIssuers are cluster-scoped all the same: the controller serves only those
+# labelled certwright.dev/e2e=$NS (start_controller passes --cluster-issuer-selector), so a
+# scenario names its ClusterIssuers after NS and labels them so, and never touches, or fights over
+# the status of, another scenario's. Such scenarios still run serially (ctest RUN_SERIAL).
+#
+# Checks count passes and failures like tests/cli/cli_test.sh; the last line is
+# "<scenario>: N passed, M failed", and the exit status is 1 on any failure. On failure, the
+# controller's log is printed.
+set -Eeuo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$E2E_DIR/.." && pwd)
+MODULE=${CERTWRIGHT_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+# How long a controller gets to become ready after it starts (caches synced).
+CONTROLLER_START_TIMEOUT=${CONTROLLER_START_TIMEOUT:-60}
+
+passed=0
+failed=0
+SCENARIO=
+CW=
+WORK=
+NS=
+CONTROLLER_PID=
+CONTROLLER_LOG=
+METRICS_PORT=
+CLUSTER_OBJECTS=() # "resource/name" of cluster-scoped objects to delete at exit
+
+pass() {
+  passed=$((passed + 1))
+  echo "ok   $*"
+}
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL $*"
+}
+note() { echo "---- $*"; }
+
+# finish prints the counts and exits: 0 when nothing failed.
+FINISHED=
+finish() {
+  FINISHED=1
+  echo "$SCENARIO: $passed passed, $failed failed ($SECONDS s)"
+  [ "$failed" = 0 ] && exit 0
+  exit 1
+}
+
+# abort MESSAGE: a failure the scenario cannot go on after.
+abort() {
+  fail "$*"
+  finish
+}
+
+_on_error() {
+  local rc=$1 line=$2 cmd=$3
+  fail "line $line: command \"$cmd\" exited $rc (an unchecked command failed)"
+}
+
+_cleanup() {
+  local rc=$?
+  trap - ERR
+  set +e
+  stop_controller >/dev/null 2>&1
+  if [ -z "$FINISHED" ]; then
+    [ "$rc" = 0 ] || [ "$failed" != 0 ] || fail "the scenario stopped early (exit $rc)"
+    echo "$SCENARIO: $passed passed, $failed failed ($SECONDS s; stopped early)"
+  fi
+  if [ "$failed" != 0 ] || [ "$rc" != 0 ]; then
+    if [ -n "$CONTROLLER_LOG" ] && [ -s "$CONTROLLER_LOG" ]; then
+      echo "==== controller log ($CONTROLLER_LOG), last 400 lines ===="
+      tail -n 400 "$CONTROLLER_LOG"
+      echo "==== end of controller log ===="
+    fi
+    if [ -n "$NS" ] && [ -n "${KUBECONFIG:-}" ]; then
+      echo "==== events in $NS ===="
+      kubectl get events -n "$NS" 2>&1 | tail -n 60
+    fi
+  fi
+  local obj
+  for obj in "${CLUSTER_OBJECTS[@]+"${CLUSTER_OBJECTS[@]}"}"; do
+    kubectl delete "$obj" --ignore-not-found --wait=false >/dev/null 2>&1
+  done
+  if [ -n "$NS" ]; then kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1; fi
+  if [ -n "$WORK" ]; then
+    if [ "${E2E_KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+  fi
+}
+
+# e2e_init SCENARIO CERTWRIGHT_BINARY: environment, namespace, CRDs, traps.
+e2e_init() {
+  SCENARIO=$1
+  CW=$(realpath "${2:?usage: $0 path/to/certwright}")
+  [ -x "$CW" ] || {
+    echo "FAIL $CW is not an executable"
+    exit 1
+  }
+  local tool
+  for tool in softhsm2-util pkcs11-tool openssl python3 curl; do
+    command -v "$tool" >/dev/null || {
+      echo "FAIL $tool is not installed (run hack/install-deps)"
+      exit 1
+    }
+  done
+
+  # The cluster: KUBECONFIG if set, else the running hack/control-plane.
+  if [ -z "${KUBECONFIG:-}" ]; then
+    local env
+    if env=$("$REPO_ROOT/hack/control-plane" env 2>/dev/null); then
+      eval "$env"
+    else
+      echo "FAIL KUBECONFIG is not set and no control plane is running: eval \"\$(hack/control-plane up)\""
+      exit 1
+    fi
+  fi
+  if ! command -v kubectl >/dev/null; then
+    local cache=${CERTWRIGHT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certwright} k
+    for k in "$cache"/kubernetes-*/bin/kubectl; do [ -x "$k" ] && PATH=$(dirname "$k"):$PATH; done
+  fi
+  command -v kubectl >/dev/null || {
+    echo "FAIL kubectl is neither on PATH nor in the hack/control-plane cache"
+    exit 1
+  }
+  export KUBECONFIG PATH
+
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/certwright-e2e-$SCENARIO-XXXXXX")
+  NS=e2e-$SCENARIO-$(date +%s)-$$
+  CONTROLLER_LOG=$WORK/controller.log
+  trap _cleanup EXIT
+  trap 'exit 130' INT TERM
+  trap '_on_error $? $LINENO "$BASH_COMMAND"' ERR
+
+  # CRDs: server-side apply is idempotent, and a field manager of our own leaves other appliers'
+  # fields alone.
+  kubectl apply --server-side --force-conflicts --field-manager=certwright-e2e -f "$REPO_ROOT/crds/" \
+    >"$WORK/crds.out" 2>&1 || abort "apply the CRDs: $(cat "$WORK/crds.out")"
+  kubectl wait --for=condition=Established --timeout=60s crd/certificates.certwright.dev \
+    crd/issuers.certwright.dev crd/clusterissuers.certwright.dev >"$WORK/crds.out" 2>&1 ||
+    abort "the CRDs are not Established: $(cat "$WORK/crds.out")"
+  # A new CRD takes a moment to show in discovery, which kubectl needs.
+  local i
+  for i in $(seq 50); do
+    kubectl get cwcert -n default >/dev/null 2>&1 && kubectl get cwclusterissuer >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  kubectl create namespace "$NS" >"$WORK/ns.out" 2>&1 || abort "create namespace $NS: $(cat "$WORK/ns.out")"
+
+  # SoftHSM2: tokens in WORK, for every process of this test.
+  mkdir -p "$WORK/tokens"
+  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK" \
+    >"$WORK/softhsm2.conf"
+  export SOFTHSM2_CONF=$WORK/softhsm2.conf
+  note "namespace $NS, work dir $WORK"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+# check NAME CMD...: passes when the command exits 0; its output is shown when it does not.
+check() {
+  local name=$1
+  shift
+  if "$@" >"$WORK/check.out" 2>&1; then
+    pass "$name"
+  else
+    fail "$name: exit $?: $(head -c 2000 "$WORK/check.out")"
+  fi
+}
+
+# check_eq NAME GOT WANT
+check_eq() {
+  if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+# check_ne NAME A B: the two differ (and the first is not empty).
+check_ne() {
+  if [ -n "$2" ] && [ "$2" != "$3" ]; then pass "$1"; else fail "$1: both are '$2'"; fi
+}
+
+# check_contains NAME TEXT CMD...: the command succeeds and its output contains TEXT.
+check_contains() {
+  local name=$1 text=$2
+  shift 2
+  if ! "$@" >"$WORK/check.out" 2>&1; then
+    fail "$name: exit $?: $(head -c 2000 "$WORK/check.out")"
+  elif ! tr -s ' \t' ' ' <"$WORK/check.out" | grep -qF -- "$(tr -s ' ' <<<"$text")"; then
+    fail "$name: output lacks '$text': $(head -c 2000 "$WORK/check.out")"
+  else
+    pass "$name"
+  fi
+}
+
+# wait_for SECONDS DESCRIPTION CMD...: runs CMD every half second until it succeeds; the check
+# passes if it does within SECONDS, and fails otherwise. Returns 0 either way, so that the scenario
+# goes on (set -e); `wait_for ... && ...` is never what you want: look at $failed instead.
+wait_for() {
+  local timeout=$1 what=$2 deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  while :; do
+    if "$@" >"$WORK/wait.out" 2>&1; then
+      pass "$what"
+      return 0
+    fi
+    if ((SECONDS >= deadline)); then
+      fail "$what: not within ${timeout}s; last try: $(head -c 1500 "$WORK/wait.out")"
+      return 0
+    fi
+    sleep 0.5
+  done
+}
+
+# until_ok SECONDS CMD...: like wait_for, without counting a check.
+until_ok() {
+  local timeout=$1 deadline
+  shift
+  deadline=$((SECONDS + timeout))
+  until "$@" >"$WORK/wait.out" 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Reading objects
+# ---------------------------------------------------------------------------------------------
+
+# k ARGS...: kubectl in the test namespace.
+k() { kubectl -n "$NS" "$@"; }
+
+# field RESOURCE JSONPATH: a field of an object in NS ("" when absent).
+field() { kubectl -n "$NS" get "$1" -o "jsonpath={$2}" 2>/dev/null || true; }
+
+# condition RESOURCE TYPE [WHAT]: WHAT (status, reason or message; default status) of a condition.
+condition() { field "$1" ".status.conditions[?(@.type==\"$2\")].${3:-status}"; }
+
+# has_condition RESOURCE TYPE STATUS [REASON]: the condition has that status (and reason).
+has_condition() {
+  local got reason
+  got=$(condition "$1" "$2")
+  reason=$(condition "$1" "$2" reason)
+  echo "$1 $2=$got reason=$reason: $(condition "$1" "$2" message)"
+  [ "$got" = "$3" ] && { [ -z "${4:-}" ] || [ "$reason" = "$4" ]; }
+}
+
+# ready RESOURCE: Ready=True, and the status is for the current generation.
+ready() {
+  has_condition "$1" Ready True || return 1
+  local gen observed
+  gen=$(field "$1" .metadata.generation)
+  observed=$(field "$1" '.status.conditions[?(@.type=="Ready")].observedGeneration')
+  [ -z "$observed" ] || [ "$observed" = "$gen" ]
+}
+
+# secret_data SECRET KEY: a decoded data value of a Secret in NS.
+secret_data() {
+  local b64
+  b64=$(kubectl -n "$NS" get secret "$1" -o "go-template={{index .data \"$2\"}}" 2>/dev/null) || return 1
+  [ "$b64" != "<no value>" ] || return 1
+  base64 -d <<<"$b64"
+}
+
+# save_secret SECRET DIR: writes tls.crt, tls.key and ca.crt of a Secret into DIR (made fresh).
+save_secret() {
+  rm -rf "$2"
+  mkdir -p "$2"
+  secret_data "$1" tls.crt >"$2/tls.crt" && secret_data "$1" tls.key >"$2/tls.key" &&
+    secret_data "$1" ca.crt >"$2/ca.crt"
+}
+
+# key_matches_cert DIR: tls.key's public key is tls.crt's (first certificate).
+key_matches_cert() {
+  local a b
+  a=$(openssl x509 -in "$1/tls.crt" -noout -pubkey 2>&1) || return 1
+  b=$(openssl pkey -in "$1/tls.key" -pubout 2>&1) || return 1
+  [ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+# verifies DIR [CAFILE]: tls.crt's leaf verifies against CAFILE (default DIR/ca.crt), with the
+# rest of tls.crt as the untrusted chain.
+verifies() {
+  openssl verify -CAfile "${2:-$1/ca.crt}" -untrusted "$1/tls.crt" "$1/tls.crt"
+}
+
+# serial_of DIR: the leaf's serial number (hex, upper case, as openssl prints it).
+serial_of() { openssl x509 -in "$1/tls.crt" -noout -serial 2>/dev/null | cut -d= -f2; }
+pubkey_of() { openssl x509 -in "$1/tls.crt" -noout -pubkey 2>/dev/null; }
+
+# secret_serial SECRET: the serial of the certificate in a Secret ("" if none).
+secret_serial() {
+  secret_data "$1" tls.crt 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2 || true
+}
+
+# serial_changed SECRET OLD: the Secret holds a certificate with another serial than OLD.
+serial_changed() {
+  local s
+  s=$(secret_serial "$1")
+  echo "serial now '$s', was '$2'"
+  [ -n "$s" ] && [ "$s" != "$2" ]
+}
+
+# event_recorded OBJECT_NAME REASON: an Event in NS about OBJECT_NAME with that reason.
+event_recorded() {
+  kubectl -n "$NS" get events --field-selector "involvedObject.name=$1,reason=$2" -o name | grep -q .
+}
+
+# apply: kubectl apply -f - in NS, with the manifest on stdin.
+apply() { kubectl -n "$NS" apply -f - >"$WORK/apply.out" 2>&1 || {
+  fail "kubectl apply: $(cat "$WORK/apply.out")"
+  return 1
+}; }
+
+# cluster_object RESOURCE/NAME: delete this cluster-scoped object at exit.
+cluster_object() { CLUSTER_OBJECTS+=("$1"); }
+
+# ---------------------------------------------------------------------------------------------
+# SoftHSM2
+# ---------------------------------------------------------------------------------------------
+
+# softhsm_token LABEL PIN [SO_PIN]: a new token in this test's token dir. Make tokens before the
+# controller starts: SoftHSM2 reads its token dir when the module is initialised.
+softhsm_token() {
+  softhsm2-util --init-token --free --label "$1" --so-pin "${3:-12345678}" --pin "$2" >"$WORK/softhsm.out" 2>&1 ||
+    abort "softhsm2-util --init-token $1: $(cat "$WORK/softhsm.out")"
+}
+
+# token_objects LABEL PIN: pkcs11-tool's listing of a token's private keys.
+token_objects() {
+  pkcs11-tool --module "$MODULE" --token-label "$1" --login --pin "$2" --list-objects --type privkey 2>&1
+}
+
+# ---------------------------------------------------------------------------------------------
+# The controller
+# ---------------------------------------------------------------------------------------------
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_controller [FLAGS...]: certwright controller in the background, serving NS only (and the
+# ClusterIssuers labelled certwright.dev/e2e=$NS), with a free metrics port (METRICS_PORT) and a
+# Lease of its own; waits until /readyz says 200. FLAGS come last, so they override these.
+start_controller() {
+  METRICS_PORT=$(free_port)
+  echo "==== start $(date -u +%H:%M:%S.%N) port $METRICS_PORT ====" >>"$CONTROLLER_LOG"
+  "$CW" controller --kubeconfig "$KUBECONFIG" --namespace "$NS" --cluster-resource-namespace "$NS" \
+    --cluster-issuer-selector "certwright.dev/e2e=$NS" --leader-election-id "certwright-$NS" \
+    --metrics-address "127.0.0.1:$METRICS_PORT" --log-level debug \
+    "$@" </dev/null >>"$CONTROLLER_LOG" 2>&1 &
+  CONTROLLER_PID=$!
+  local deadline=$((SECONDS + CONTROLLER_START_TIMEOUT))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/readyz")" = 200 ]; do
+    if ! kill -0 "$CONTROLLER_PID" 2>/dev/null; then
+      local rc=0
+      wait "$CONTROLLER_PID" || rc=$?
+      CONTROLLER_PID=
+      abort "the controller exited ($rc) while starting: $(tail -n 20 "$CONTROLLER_LOG")"
+    fi
+    ((SECONDS < deadline)) || abort "the controller is not ready within ${CONTROLLER_START_TIMEOUT}s"
+    sleep 0.2
+  done
+}
+
+# stop_controller: SIGTERM, up to 10 s to exit, then SIGKILL.
+stop_controller() {
+  [ -n "$CONTROLLER_PID" ] || return 0
+  local i
+  kill -TERM "$CONTROLLER_PID" 2>/dev/null || true
+  for i in $(seq 100); do
+    kill -0 "$CONTROLLER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$CONTROLLER_PID" 2>/dev/null || true
+  wait "$CONTROLLER_PID" 2>/dev/null || true
+  CONTROLLER_PID=
+}
+
+# kill_controller: kill -9, no chance to clean up.
+kill_controller() {
+  [ -n "$CONTROLLER_PID" ] || return 0
+  echo "==== kill -9 $(date -u +%H:%M:%S.%N) ====" >>"$CONTROLLER_LOG"
+  kill -KILL "$CONTROLLER_PID" 2>/dev/null || true
+  wait "$CONTROLLER_PID" 2>/dev/null || true
+  CONTROLLER_PID=
+}
+
+# metrics: the controller's /metrics page.
+metrics() { curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"; }
