@@ -1,0 +1,135 @@
+// tests/controllers/csr_signer_test.cc: operator/controllers/csrsigner — which signer names are
+// ours, and what a CSR may get, one row per rule. The kubectl scenarios are in e2e/csr_test.sh.
+#include <gtest/gtest.h>
+
+#include "certwright/controllers/csrsigner.h"
+#include "support/test_ca.h"
+
+namespace certwright::controllers::csr {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(SignerName, OursAndOnlyOurs) {
+  auto issuer = ParseSignerName("issuers.certwright.dev/team-a.web-ca", false);
+  ASSERT_TRUE(issuer);
+  EXPECT_EQ(issuer->kind, SignerTarget::Kind::kIssuer);
+  EXPECT_EQ(issuer->ns, "team-a");
+  EXPECT_EQ(issuer->name, "web-ca");
+  // Issuer names may hold dots; namespaces may not.
+  issuer = ParseSignerName("issuers.certwright.dev/team-a.ca.v2", false);
+  ASSERT_TRUE(issuer);
+  EXPECT_EQ(issuer->ns, "team-a");
+  EXPECT_EQ(issuer->name, "ca.v2");
+  auto cluster = ParseSignerName("clusterissuers.certwright.dev/root", false);
+  ASSERT_TRUE(cluster);
+  EXPECT_EQ(cluster->kind, SignerTarget::Kind::kClusterIssuer);
+  EXPECT_EQ(cluster->name, "root");
+  // Ours but malformed: handled (and Failed), not ignored.
+  auto malformed = ParseSignerName("issuers.certwright.dev/no-dot", false);
+  ASSERT_TRUE(malformed);
+  EXPECT_TRUE(malformed->name.empty());
+
+  EXPECT_FALSE(ParseSignerName("kubernetes.io/kube-apiserver-client", false));
+  EXPECT_FALSE(ParseSignerName("kubernetes.io/kubelet-serving", false));
+  EXPECT_FALSE(ParseSignerName("issuers.cert-manager.io/ns.name", true));
+  EXPECT_FALSE(ParseSignerName("example.com/foo", true));
+  EXPECT_FALSE(ParseSignerName("kubernetes.io/kube-apiserver-client-kubelet", true));
+  EXPECT_EQ(ParseSignerName("kubernetes.io/kube-apiserver-client", true)->kind, SignerTarget::Kind::kKubernetesClient);
+  EXPECT_EQ(ParseSignerName("kubernetes.io/kubelet-serving", true)->kind, SignerTarget::Kind::kKubeletServing);
+}
+
+class EvaluateTest : public ::testing::Test {
+ protected:
+  Request Make(const std::string& cn, const std::vector<std::string>& sans, std::vector<std::string> usages) {
+    auto key = testing::GenerateTestKey(signer::KeySpec::EcdsaP256());
+    Request r;
+    r.request_pem = testing::MakeCsrPem(key.get(), cn, sans);
+    r.usages = std::move(usages);
+    return r;
+  }
+  SignerTarget issuer_{SignerTarget::Kind::kIssuer, "ns", "ca"};
+  Limits limits_;
+};
+
+TEST_F(EvaluateTest, TakesNamesFromTheRequestAndUsagesFromTheSpec) {
+  Request r = Make("web", {"DNS:web.example.com", "IP:10.0.0.1"}, {"digital signature", "server auth"});
+  r.expiration_seconds = 3600;
+  auto tmpl = Evaluate(issuer_, r, limits_);
+  ASSERT_TRUE(tmpl.ok()) << tmpl.error().message();
+  EXPECT_EQ(tmpl->dns_names, std::vector<std::string>{"web.example.com"});
+  EXPECT_EQ(tmpl->ip_addresses, std::vector<std::string>{"10.0.0.1"});
+  EXPECT_EQ(tmpl->duration, 3600s);
+  ASSERT_TRUE(tmpl->usages);
+  EXPECT_EQ(tmpl->usages->extended, std::vector<int>{NID_server_auth});
+  EXPECT_FALSE(tmpl->is_ca);
+}
+
+TEST_F(EvaluateTest, ClampsExpirationSecondsToTenMinutesAndTheIssuersMaximum) {
+  Request r = Make("web", {"DNS:web.example.com"}, {"digital signature", "client auth"});
+  r.expiration_seconds = 60;
+  EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 600s);
+  r.expiration_seconds = 90 * 24 * 3600;
+  limits_.max_duration = 720h;
+  EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 720h);
+  r.expiration_seconds.reset();
+  limits_.max_duration.reset();
+  EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 8760h) << "kube-controller-manager's default: one year";
+}
+
+struct Row {
+  const char* name;
+  SignerTarget::Kind kind;
+  const char* cn;
+  std::vector<std::string> sans;
+  std::vector<std::string> usages;
+  ErrorKind error;
+  const char* message;
+};
+
+class EvaluateRejects : public EvaluateTest, public ::testing::WithParamInterface<Row> {};
+
+TEST_P(EvaluateRejects, WithAMessageThatSaysWhat) {
+  const Row& row = GetParam();
+  Request r = Make(row.cn, row.sans, row.usages);
+  auto tmpl = Evaluate({row.kind, "ns", "ca"}, r, limits_);
+  ASSERT_FALSE(tmpl.ok());
+  EXPECT_EQ(tmpl.error().kind(), row.error);
+  if (*row.message != '\0') {
+    EXPECT_EQ(tmpl.error().message(), row.message);
+  } else {
+    EXPECT_EQ(tmpl.error().message().rfind("spec.usages: ", 0), 0u) << tmpl.error().message();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, EvaluateRejects,
+    ::testing::Values(
+        Row{"NoUsages", SignerTarget::Kind::kIssuer, "web", {"DNS:a.example"}, {}, ErrorKind::kInvalidArgument,
+            "spec.usages is empty: name the key usages the certificate needs"},
+        Row{"CaUsage", SignerTarget::Kind::kIssuer, "web", {"DNS:a.example"}, {"cert sign"}, ErrorKind::kPolicyDenied,
+            "spec.usages: \"cert sign\" is not allowed: this signer issues end-entity certificates only"},
+        Row{"UnknownUsage", SignerTarget::Kind::kIssuer, "web", {"DNS:a.example"}, {"teleport"},
+            ErrorKind::kInvalidArgument, ""},
+        Row{"ClientWithoutClientAuth", SignerTarget::Kind::kKubernetesClient, "alice", {}, {"digital signature"},
+            ErrorKind::kPolicyDenied, "kubernetes.io/kube-apiserver-client requires the usage \"client auth\""},
+        Row{"ClientWithServerAuth", SignerTarget::Kind::kKubernetesClient, "alice", {}, {"client auth", "server auth"},
+            ErrorKind::kPolicyDenied,
+            "kubernetes.io/kube-apiserver-client allows only the usages \"digital signature\", \"key encipherment\" "
+            "and \"client auth\", not \"server auth\""},
+        Row{"KubeletWithoutNodesOrg", SignerTarget::Kind::kKubeletServing, "system:node:n1", {"DNS:n1"},
+            {"digital signature", "server auth"}, ErrorKind::kPolicyDenied,
+            "kubernetes.io/kubelet-serving requires the subject organization to be exactly \"system:nodes\""}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(EvaluateTest, RefusesGarbageAndTamperedRequests) {
+  Request r = Make("web", {"DNS:a.example"}, {"server auth"});
+  r.request_pem = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+  auto tmpl = Evaluate(issuer_, r, limits_);
+  ASSERT_FALSE(tmpl.ok());
+  EXPECT_EQ(tmpl.error().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(tmpl.error().message().rfind("spec.request: ", 0), 0u) << tmpl.error().message();
+}
+
+}  // namespace
+}  // namespace certwright::controllers::csr
