@@ -166,7 +166,7 @@ check_ne "the renewed certificate has a new serial" "$(secret_serial renew-tls)"
 save_secret renew-tls "$WORK/renew" || true
 check "the renewed Secret's key matches its certificate" key_matches_cert "$WORK/renew"
 check "the renewed certificate verifies" verifies "$WORK/renew"
-check "a Reissued Event on the Certificate" event_recorded renew Reissued
+check "a Renewed Event on the Certificate" event_recorded renew Renewed
 k delete cwcert renew --wait=false >/dev/null # it would renew every 5 s
 
 # --- Re-issue on a spec change, with rotationPolicy Always (the default) ---------------------------------

@@ -34,6 +34,14 @@ std::string Sha256Hex(std::string_view data);
 // The shared Secret informer (all namespaces, or one).
 std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client> client, const std::string& ns);
 
+// Compact cache entries. nlohmann::json spends ~100 bytes per field (a std::map node), so a
+// cached Certificate or Secret costs 3-5x its JSON text. PackForCache keeps `keep` (the few
+// fields indexes and handlers read) as JSON and the whole object as one string; Unpack parses the
+// string again when a reconcile needs the object (tens of microseconds). Objects not packed are
+// returned as they are.
+void PackForCache(kube::Json& object, kube::Json keep);
+std::shared_ptr<const kube::Json> Unpack(std::shared_ptr<const kube::Json> cached);
+
 // Percent-encodes a key URI attribute value (RFC 3986 unreserved characters pass).
 std::string PercentEncode(std::string_view value);
 
