@@ -97,6 +97,20 @@ TEST(Controller, RetryableErrorsBackOff) {
   EXPECT_EQ(queue.Len(), 0u);
 }
 
+TEST(Controller, AnApiServerRefusingTheControllerItselfIsRetried) {
+  // A wrong PIN is terminal; the API server's 403 to our own write is an RBAC problem an admin
+  // fixes without touching the object, so it must be retried.
+  EXPECT_TRUE(IsTerminal(PermissionDenied("wrong PIN")));
+  auto status = [](int code) {
+    ErrorDetail d;
+    d.http_status = code;
+    return d;
+  };
+  EXPECT_FALSE(IsTerminal(PermissionDenied("forbidden").WithDetail(status(403))));
+  EXPECT_FALSE(IsTerminal(PermissionDenied("expired token").WithDetail(status(401))));
+  EXPECT_TRUE(IsTerminal(NotFound("gone").WithDetail(status(404))));
+}
+
 TEST(Controller, EachErrorKindIsRetriedOrNotAsDocumented) {
   struct Row { ErrorKind kind; bool retried; };
   for (const Row& row : {Row{ErrorKind::kInvalidArgument, false}, Row{ErrorKind::kNotFound, false},

@@ -9,6 +9,9 @@
 namespace certwright::kube {
 
 bool IsTerminal(const Error& error) {
+  // The API server refusing the controller itself (401/403: its RBAC or token) is fixed by an
+  // admin without the object changing, so it is retried with back-off rather than dropped.
+  if (error.http_status() == 401 || error.http_status() == 403) return false;
   switch (error.kind()) {
     case ErrorKind::kInvalidArgument:
     case ErrorKind::kPermissionDenied:

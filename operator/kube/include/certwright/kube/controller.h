@@ -52,7 +52,8 @@ struct ReconcileResult {
 };
 
 // Terminal errors are not retried: the same input would fail the same way (kInvalidArgument,
-// kPermissionDenied, kPolicyDenied, kNotFound). Every other kind is retried with back-off.
+// kPermissionDenied, kPolicyDenied, kNotFound). Every other kind is retried with back-off, and so
+// is an API server's 401/403 to the controller itself (an RBAC fix does not change the object).
 bool IsTerminal(const Error& error);
 
 struct ControllerOptions {
