@@ -60,11 +60,6 @@ TEST(SecretData, Base64RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(Base64Decode("a!c="), std::nullopt);
 }
 
-TEST(SecretData, PercentEncodesUriValues) {
-  EXPECT_EQ(PercentEncode("/usr/lib/softhsm/libsofthsm2.so"), "%2Fusr%2Flib%2Fsofthsm%2Flibsofthsm2.so");
-  EXPECT_EQ(PercentEncode("pin-1234_~."), "pin-1234_~.");
-  EXPECT_EQ(PercentEncode("a&b=c;d"), "a%26b%3Dc%3Bd");
-}
 
 }  // namespace
 }  // namespace certwright::controllers

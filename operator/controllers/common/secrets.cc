@@ -120,19 +120,4 @@ std::shared_ptr<const kube::Json> Unpack(std::shared_ptr<const kube::Json> cache
   return std::make_shared<const kube::Json>(kube::Json::parse((*cached)[kPacked].get_ref<const std::string&>()));
 }
 
-std::string PercentEncode(std::string_view value) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace certwright::controllers

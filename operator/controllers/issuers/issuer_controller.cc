@@ -5,6 +5,7 @@
 #include "certwright/controllers/issuers.h"
 #include "certwright/controllers/metrics.h"
 #include "certwright/controllers/secrets.h"
+#include "certwright/signer/key_uri.h"
 #include "certwright/signer/pem.h"
 #include "file/file_backend.h"
 #ifdef CERTWRIGHT_WITH_AWSKMS
@@ -259,7 +260,8 @@ IssuerController::Outcome IssuerController::Check(const std::string& kind, const
       std::string pin_text = *pin;
       while (!pin_text.empty() && (pin_text.back() == '\n' || pin_text.back() == '\r')) pin_text.pop_back();
       const std::string uri =
-          p.key_uri + "?module-path=" + PercentEncode(p.module_path) + "&pin-value=" + PercentEncode(pin_text);
+          p.key_uri + "?module-path=" + signer::PercentEncode(p.module_path, "") +
+          "&pin-value=" + signer::PercentEncode(pin_text, "");
       handle->backend = "pkcs11";
       Outcome o = CheckKeyAndChain(issuer, p.ca_secret, p.bootstrap, uri, /*may_create_key=*/true, secret_ns, status,
                                    *handle);

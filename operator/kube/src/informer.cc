@@ -265,19 +265,31 @@ Status Informer::ListAndReplace() {
   list_options.field_selector = options_.field_selector;
   list_options.limit = options_.page_size;
   // resourceVersion "" (the default): a consistent read, never older than what we saw.
-  CW_ASSIGN_OR_RETURN(Json list, client_->ListAll(resource_, ns_, list_options));
-  std::string list_rv = list["metadata"].value("resourceVersion", "");
-
-  // Items of a list carry no apiVersion and kind; watch events do. Cache both alike.
+  // Page by page, each page prepared (transformed) before the next is read: the whole list as
+  // the server sent it is never in memory at once, so listing 10,000 Secrets neither peaks at
+  // their full size nor leaves the heap fragmented around the cached copies.
   std::vector<std::pair<std::string, Object>> fresh;
-  fresh.reserve(list["items"].size());
-  for (auto& item : list["items"]) {
-    if (!item.contains("apiVersion")) item["apiVersion"] = resource_.ApiVersion();
-    if (!item.contains("kind")) item["kind"] = resource_.kind;
-    Object object = Prepare(std::move(item));
-    fresh.emplace_back(ObjectKey(*object), std::move(object));
+  std::string list_rv;
+  for (bool first = true;; first = false) {
+    CW_ASSIGN_OR_RETURN(Json page, client_->List(resource_, ns_, list_options));
+    if (!page.is_object() || !page.contains("items") || !page["items"].is_array()) {
+      return Internal("list " + resource_.plural + ": the server's answer is not a list");
+    }
+    const Json metadata = page.value("metadata", Json::object());
+    // The list's resourceVersion is that of the first page's snapshot (pages are consistent).
+    if (first) list_rv = metadata.value("resourceVersion", "");
+    // Items of a list carry no apiVersion and kind; watch events do. Cache both alike.
+    for (auto& item : page["items"]) {
+      if (!item.contains("apiVersion")) item["apiVersion"] = resource_.ApiVersion();
+      if (!item.contains("kind")) item["kind"] = resource_.kind;
+      Object object = Prepare(std::move(item));
+      fresh.emplace_back(ObjectKey(*object), std::move(object));
+    }
+    const std::string next = metadata.value("continue", "");
+    if (next.empty()) break;
+    list_options.continue_token = next;
+    list_options.resource_version.clear();  // must not be combined with continue
   }
-  list = Json();
 
   std::vector<Notification> notifications;
   std::size_t count = fresh.size();

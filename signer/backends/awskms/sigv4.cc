@@ -9,6 +9,8 @@
 #include <ctime>
 #include <map>
 
+#include "certwright/signer/key_uri.h"
+
 namespace certwright::signer::awskms {
 
 namespace {
@@ -90,19 +92,9 @@ AwsCredentials::~AwsCredentials() {
 }
 
 std::string UriEncode(std::string_view bytes, bool keep_slash) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(bytes.size());
-  for (unsigned char c : bytes) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  // SigV4's UriEncode is RFC 3986 percent-encoding of all but the unreserved characters (and '/'
+  // in paths), upper-case hex: the key URI encoder with no extra safe characters.
+  return PercentEncode(bytes, keep_slash ? "/" : "");
 }
 
 std::string Sha256Hex(std::string_view data) {

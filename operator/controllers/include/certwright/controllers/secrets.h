@@ -42,7 +42,5 @@ std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client>
 void PackForCache(kube::Json& object, kube::Json keep);
 std::shared_ptr<const kube::Json> Unpack(std::shared_ptr<const kube::Json> cached);
 
-// Percent-encodes a key URI attribute value (RFC 3986 unreserved characters pass).
-std::string PercentEncode(std::string_view value);
 
 }  // namespace certwright::controllers
