@@ -21,8 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "certwright/kube/client.h"
-#include "certwright/kube/config.h"
+#include "bench_common.h"
 #include "certwright/kube/informer.h"
 
 namespace {
@@ -54,7 +53,7 @@ double SumMetric(const std::string& text, const std::string& metric, const std::
   return sum;
 }
 
-std::string Fetch(kube::Client&, const std::string& url) {
+std::string Fetch(const std::string& url) {
   // The metrics endpoint is plain HTTP on loopback: curl is simpler than a second HTTP stack.
   std::string out;
   FILE* p = popen(("curl -sf " + url).c_str(), "r");
@@ -75,12 +74,6 @@ long StatusKiB(int pid, const std::string& field) {
   return -1;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())));
-  return v[i];
-}
 
 }  // namespace
 
@@ -96,21 +89,13 @@ int main(int argc, char** argv) {
   const int pid = std::stoi(argv[6]);
   const std::string prefix = argc > 7 ? argv[7] : "bench";
 
-  auto config = kube::LoadConfig();
-  if (!config.ok()) {
-    std::cerr << config.error().message() << "\n";
-    return 1;
-  }
-  auto client = kube::Client::Create(*config);
-  if (!client.ok()) {
-    std::cerr << client.error().message() << "\n";
-    return 1;
-  }
+  auto client = bench::ClientFromEnvironment();
+  if (client == nullptr) return 1;
 
   std::mutex mutex;
   std::condition_variable changed;
   std::map<std::string, Steady::time_point> created, ready;
-  kube::Informer informer(*client, kCertificates, ns);
+  kube::Informer informer(client, kCertificates, ns);
   auto seen = [&](const kube::Json& c) {
     if (!IsReady(c)) return;
     const std::string name = c["metadata"].value("name", "");
@@ -127,7 +112,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  const std::string before = Fetch(**client, metrics_url);
+  const std::string before = Fetch(metrics_url);
   const auto start = Steady::now();
   for (int i = 0; i < count; ++i) {
     const std::string name = prefix + "-" + std::to_string(i);
@@ -145,7 +130,7 @@ int main(int argc, char** argv) {
       std::lock_guard lock(mutex);
       created[name] = Steady::now();
     }
-    auto r = (*client)->Create(kCertificates, ns, cert);
+    auto r = client->Create(kCertificates, ns, cert);
     if (!r.ok()) {
       std::cerr << "creating " << name << ": " << r.error().message() << "\n";
       return 1;
@@ -172,7 +157,7 @@ int main(int argc, char** argv) {
   informer.Stop();
   // Let the controller finish the follow-up reconciles (its own writes echoed back) before counting.
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const std::string after = Fetch(**client, metrics_url);
+  const std::string after = Fetch(metrics_url);
 
   auto delta = [&](const std::string& metric, const std::vector<std::string>& want) {
     return SumMetric(after, metric, want) - SumMetric(before, metric, want);
@@ -190,8 +175,8 @@ int main(int argc, char** argv) {
       "issuances=%.0f failures=%.0f writes_per_issuance=%.2f (secrets=%.0f certificates=%.0f) events_per_issuance=%.2f "
       "controller_rss_mib=%.1f controller_peak_rss_mib=%.1f\n",
       count, std::chrono::duration<double>(created_all - start).count(), seconds, count / seconds,
-      Percentile(latencies_ms, 50), Percentile(latencies_ms, 95), Percentile(latencies_ms, 99),
-      Percentile(latencies_ms, 100), issuances, failures, issuances > 0 ? (secret_writes + cert_writes) / issuances : 0,
+      bench::Percentile(latencies_ms, 50), bench::Percentile(latencies_ms, 95), bench::Percentile(latencies_ms, 99),
+      bench::Percentile(latencies_ms, 100), issuances, failures, issuances > 0 ? (secret_writes + cert_writes) / issuances : 0,
       secret_writes, cert_writes, issuances > 0 ? event_writes / issuances : 0, StatusKiB(pid, "VmRSS") / 1024.0,
       StatusKiB(pid, "VmHWM") / 1024.0);
   return 0;

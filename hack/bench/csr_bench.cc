@@ -20,8 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "certwright/kube/client.h"
-#include "certwright/kube/config.h"
+#include "bench_common.h"
 #include "certwright/kube/informer.h"
 
 namespace {
@@ -57,11 +56,6 @@ std::string MakeCsr(const std::string& cn) {
   return pem;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())))];
-}
 
 }  // namespace
 
@@ -76,22 +70,14 @@ int main(int argc, char** argv) {
   const std::string prefix = argc > 3 ? argv[3] : "csr-bench";
   const auto& kCsrs = kube::resources::kCertificateSigningRequests;
 
-  auto config = kube::LoadConfig();
-  if (!config.ok()) {
-    std::cerr << config.error().message() << "\n";
-    return 1;
-  }
-  auto client = kube::Client::Create(*config);
-  if (!client.ok()) {
-    std::cerr << client.error().message() << "\n";
-    return 1;
-  }
+  auto client = bench::ClientFromEnvironment();
+  if (client == nullptr) return 1;
 
   std::mutex mutex;
   std::condition_variable changed;
   std::map<std::string, Steady::time_point> approved, signed_at;
   int failed = 0;
-  kube::Informer informer(*client, kCsrs, "", {.label_selector = "certwright.dev/bench=" + prefix});
+  kube::Informer informer(client, kCsrs, "", {.label_selector = "certwright.dev/bench=" + prefix});
   auto seen = [&](const kube::Json& c) {
     const std::string name = c["metadata"].value("name", "");
     const kube::Json status = c.value("status", kube::Json::object());
@@ -128,7 +114,7 @@ int main(int argc, char** argv) {
         {"metadata", {{"name", name}, {"labels", {{"certwright.dev/bench", prefix}}}}},
         {"spec", {{"signerName", signer}, {"request", requests[i]}, {"usages", {"digital signature", "client auth"}}}},
     };
-    auto created = (*client)->Create(kCsrs, "", csr);
+    auto created = client->Create(kCsrs, "", csr);
     if (!created.ok()) {
       std::cerr << "creating " << name << ": " << created.error().message() << "\n";
       return 1;
@@ -142,7 +128,7 @@ int main(int argc, char** argv) {
       std::lock_guard lock(mutex);
       approved[name] = Steady::now();
     }
-    auto ok = (*client)->Update(kCsrs, "", approval, "approval");
+    auto ok = client->Update(kCsrs, "", approval, "approval");
     if (!ok.ok()) {
       std::cerr << "approving " << name << ": " << ok.error().message() << "\n";
       return 1;
@@ -168,8 +154,8 @@ int main(int argc, char** argv) {
       "p99_ms=%.1f max_ms=%.1f\n",
       count, latencies.size() - static_cast<size_t>(failed), failed,
       std::chrono::duration<double>(approved_all - start).count(), seconds, static_cast<double>(latencies.size()) / seconds,
-      Percentile(latencies, 50), Percentile(latencies, 95), Percentile(latencies, 99), Percentile(latencies, 100));
-  auto deleted = (*client)->Request("DELETE", kCsrs.Path("") + "?labelSelector=certwright.dev%2Fbench%3D" + prefix,
+      bench::Percentile(latencies, 50), bench::Percentile(latencies, 95), bench::Percentile(latencies, 99), bench::Percentile(latencies, 100));
+  auto deleted = client->Request("DELETE", kCsrs.Path("") + "?labelSelector=certwright.dev%2Fbench%3D" + prefix,
                                     "certificatesigningrequests");
   if (!deleted.ok()) std::cerr << "deleting the CSRs: " << deleted.error().message() << "\n";
   return all && failed == 0 ? 0 : 1;
