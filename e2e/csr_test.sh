@@ -80,7 +80,7 @@ approve early
 sleep 1
 check "nothing signs it while the controller is down" bash -c "! kubectl get csr $NS-early -o jsonpath='{.status.certificate}' | grep -q ."
 
-start_controller --cluster-issuer-selector "certwright.dev/e2e=$NS"
+start_controller --cluster-issuer-selector "certwright.dev/e2e=$NS" --log-format json
 wait_for 60 "the Issuer and ClusterIssuer are Ready" bash -c \
   "kubectl -n $NS wait --for=condition=Ready issuers.certwright.dev/ca --timeout=1s && kubectl wait --for=condition=Ready clusterissuers.certwright.dev/$CI --timeout=1s"
 wait_for 30 "the early CSR is signed after the controller starts" signed early
@@ -243,5 +243,17 @@ YAML
 CSR_KUBECTL=as_requester csr permitted "issuers.certwright.dev/$NS.ca" "digital signature,client auth" ""
 approve permitted
 wait_for 30 "with 'reference' granted, the ServiceAccount's CSR is signed" signed permitted
+
+# The controller ran with --log-format json: every line it wrote is one JSON object.
+check "every controller log line is a JSON object with ts, level and msg" python3 - "$CONTROLLER_LOG" <<'PY'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip() and not l.startswith("====")]
+assert lines, "no log lines"
+for l in lines:
+    o = json.loads(l)
+    assert set(o) == {"ts", "level", "msg"}, o
+print(len(lines), "lines")
+PY
+check "the audit records are in it" grep -q 'audit: issued certificate front_door=CertificateSigningRequest' "$CONTROLLER_LOG"
 
 finish

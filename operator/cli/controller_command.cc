@@ -24,6 +24,7 @@
 #include "certwright/signer/random.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/logging.h"
 
 namespace certwright::cli {
 
@@ -49,7 +50,8 @@ const char* kControllerUsage =
     "  --kubernetes-signers-issuer REF    also sign kubernetes.io/kube-apiserver-client and\n"
     "                                     kubernetes.io/kubelet-serving CSRs with this issuer:\n"
     "                                     ClusterIssuer/<name> or Issuer/<namespace>/<name> (default: off)\n"
-    "  --log-level LEVEL                  debug, info, warn, error (default info)\n";
+    "  --log-level LEVEL                  debug, info, warn, error (default info)\n"
+    "  --log-format text|json             one JSON object per line with json (default text)\n";
 
 // Waits for SIGINT/SIGTERM or a request to stop from inside (leadership lost).
 class StopSignal {
@@ -114,7 +116,7 @@ int RunController(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args,
                             {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
                              "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
-                             "log-level", "kubernetes-signers-issuer", "cluster-issuer-selector"},
+                             "log-level", "log-format", "kubernetes-signers-issuer", "cluster-issuer-selector"},
                             {"help"});
   if (!flags.ok()) {
     std::cerr << "certwright: error: " << flags.error().message() << "\n" << kControllerUsage;
@@ -131,6 +133,10 @@ int RunController(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   spdlog::set_level(spd_level);
+  if (auto logging = ConfigureLogging(flags->Get("log-format").value_or("text")); !logging.ok()) {
+    std::cerr << "certwright: error: " << logging.error().message() << "\n";
+    return kExitUsage;
+  }
   int workers = 4;
   if (auto w = flags->Get("workers")) {
     char* end = nullptr;

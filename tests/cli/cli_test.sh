@@ -125,6 +125,15 @@ expect_fail "duration beyond 100 years" 1 "duration 1000000h is longer than the 
 expect_fail "bad subject" 1 "--subject: unknown attribute type \"XX\"" "$CW" ca init --key "file:$WORK/x.key" --subject "XX=1"
 [ ! -e x.key ] && pass "no key created for a bad subject" || fail "x.key created despite a bad subject"
 
+# certwright controller: flag errors are usage errors (exit 2) that name the flag, before any
+# connection is tried.
+expect_fail "controller: unknown log format" 2 '--log-format "yaml" is not one of text, json' "$CW" controller --log-format yaml
+expect_fail "controller: workers out of range" 2 '--workers "0" must be a number from 1 to 64' "$CW" controller --workers 0
+expect_fail "controller: leader-elect not a boolean" 2 "--leader-elect must be true or false" "$CW" controller --leader-elect yes
+expect_fail "controller: bad kubernetes-signers-issuer" 2 "must be ClusterIssuer/<name> or Issuer/<namespace>/<name>" \
+  "$CW" controller --kubernetes-signers-issuer Issuer/only-a-name
+expect_fail "controller: no cluster" 1 "kubeconfig" env -u KUBECONFIG "$CW" controller --kubeconfig "$WORK/no-such-kubeconfig"
+
 echo
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
