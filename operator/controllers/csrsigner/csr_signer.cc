@@ -146,17 +146,6 @@ std::string ConditionStatus(const kube::Json& csr, std::string_view type) {
   return "";
 }
 
-// An API call the signer makes on its own behalf (a SubjectAccessReview, a status write) refused
-// with 401/403 says the controller's own RBAC is wrong, not the CSR: it is retried with back-off
-// (kUnavailable) rather than dropped as terminal, because fixing the ClusterRole does not change
-// the CSR, and a terminal error would leave an approved CSR unsigned until the controller restarts.
-Error OwnCallFailed(Error e, std::string_view context) {
-  if (e.kind() != ErrorKind::kPermissionDenied) return std::move(e).WithContext(context);
-  Error retry(ErrorKind::kUnavailable, std::string(context) + ": " + e.message());
-  if (e.detail() != nullptr) return std::move(retry).WithDetail(*e.detail());
-  return retry;
-}
-
 }  // namespace
 
 CsrSigner::CsrSigner(ControllerContext ctx, std::shared_ptr<IssuerStore> store, IssuerController& issuers,
@@ -211,7 +200,7 @@ Status CsrSigner::Fail(const kube::Json& csr, const std::string& reason, const s
                                   {"lastUpdateTime", now},
                                   {"lastTransitionTime", now}});
   auto written = ctx_.client->UpdateStatus(kube::resources::kCertificateSigningRequests, "", updated);
-  if (!written.ok()) return OwnCallFailed(std::move(written).error(), "marking CSR " + api::KeyOf(csr) + " Failed");
+  if (!written.ok()) return std::move(written).error().WithContext("marking CSR " + api::KeyOf(csr) + " Failed");
   if (ctx_.events) ctx_.events->Record(csr, kube::EventType::kWarning, reason, "Sign", message);
   spdlog::warn("CSR {}: Failed {}: {}", api::KeyOf(csr), reason, message);
   return Ok();
@@ -236,7 +225,7 @@ Result<bool> CsrSigner::MayReference(const kube::Json& csr, const std::string& n
     if (spec.contains("uid")) review["spec"]["uid"] = spec["uid"];
     if (spec.contains("extra")) review["spec"]["extra"] = spec["extra"];
     auto answer = ctx_.client->Create(kube::resources::kSubjectAccessReviews, "", review);
-    if (!answer.ok()) return OwnCallFailed(std::move(answer).error(), "SubjectAccessReview");
+    if (!answer.ok()) return std::move(answer).error().WithContext("SubjectAccessReview");
     if (answer->value("status", kube::Json::object()).value("allowed", false)) return true;
   }
   return false;
@@ -367,7 +356,7 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
   kube::Json updated = csr;
   updated["status"]["certificate"] = Base64Encode(issued->chain_pem);
   auto written = ctx_.client->UpdateStatus(kube::resources::kCertificateSigningRequests, "", updated);
-  if (!written.ok()) return OwnCallFailed(std::move(written).error(), "writing the certificate of CSR " + name);
+  if (!written.ok()) return std::move(written).error().WithContext("writing the certificate of CSR " + name);
   {
     std::lock_guard lock(signed_mutex_);
     signed_[name] = api::StringAt(csr["metadata"], "uid");
