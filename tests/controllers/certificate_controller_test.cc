@@ -47,6 +47,7 @@ class ControllersTest : public ::testing::Test {
   ControllersTest() : env_("controllers") {}
 
   void SetUp() override {
+    ApplyCrdsOnce();
     auto client = kube::Client::Create(env_.client().config(), {.transport = nullptr, .metrics = registry_});
     ASSERT_TRUE(client.ok());
     ctx_.client = *client;
@@ -57,6 +58,12 @@ class ControllersTest : public ::testing::Test {
     ctx_.cluster_resource_namespace = env_.ns();
     ctx_.workers = 2;
 
+  }
+
+  void ApplyCrdsOnce() {
+    static bool applied = false;
+    if (!applied) testing::ApplyCrds(env_.client());
+    applied = !HasFatalFailure();
   }
 
   void StartControllers() {

@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <random>
+#include <thread>
 
 namespace certwright::testing {
 
@@ -83,6 +85,23 @@ int ControlPlane(const std::string& command) {
   int code = RunCommand(cmd, &out);
   EXPECT_EQ(code, 0) << cmd << ":\n" << out;
   return code;
+}
+
+void ApplyCrds(kube::Client& client) {
+  // kubectl is on PATH after `eval "$(hack/control-plane up)"` (hack/test does it).
+  const std::string src = CERTWRIGHT_SOURCE_DIR;
+  const std::string cmd = "kubectl apply --server-side --force-conflicts --field-manager=certwright-tests -f " + src +
+                          "/crds/ && kubectl wait --for=condition=Established --timeout=60s "
+                          "crd/certificates.certwright.dev crd/issuers.certwright.dev crd/clusterissuers.certwright.dev";
+  std::string out;
+  const int code = RunCommand(cmd, &out);
+  ASSERT_EQ(code, 0) << cmd << ":\n" << out;
+  // Established can precede the first successful request by a moment.
+  for (int i = 0; i < 100; ++i) {
+    if (client.Request("GET", "/apis/certwright.dev/v1alpha1/certificates?limit=1", "certificates").ok()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL() << "the certwright.dev/v1alpha1 API is not served 10 s after the CRDs were Established";
 }
 
 kube::Json ConfigMap(const std::string& name, const kube::Json& data, const kube::Json& labels) {

@@ -38,6 +38,10 @@ class KubeTest {
 // compact-etcd); returns its exit status and fails the test when it is not 0.
 int ControlPlane(const std::string& command);
 
+// Applies certwright's CRDs (crds/) with kubectl (server-side, idempotent) and waits until they
+// are served; fails the test otherwise. For tests that run the controllers in-process.
+void ApplyCrds(kube::Client& client);
+
 // A ConfigMap manifest.
 kube::Json ConfigMap(const std::string& name, const kube::Json& data = kube::Json::object(),
                      const kube::Json& labels = kube::Json::object());
