@@ -238,6 +238,32 @@ check "after the second repair the key matches the certificate" key_matches_cert
 check "after the second repair the certificate verifies" verifies "$WORK/web5"
 wait_for $T "web is Ready after the repairs" ready cwcert/web
 
+# --- The issuer's CA changes: its Certificates are re-issued ------------------------------------------
+note "issuer CA rotated"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/root2.key" \
+  -out "$WORK/root2.crt" -days 30 -subj "/CN=e2e offline root 2/O=certwright" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+old_serial=$(secret_serial web-tls)
+k create secret tls ca-root --cert="$WORK/root2.crt" --key="$WORK/root2.key" --dry-run=client -o yaml |
+  kubectl -n "$NS" apply -f - >/dev/null
+wait_for $T "a new CA in the ca Issuer's Secret re-issues its Certificates" serial_changed web-tls "$old_serial"
+save_secret web-tls "$WORK/web6" || true
+check "the re-issued certificate verifies against the new CA" verifies "$WORK/web6" "$WORK/root2.crt"
+check "and no longer against the old one" bash -c "! openssl verify -CAfile '$WORK/root.crt' '$WORK/web6/tls.crt'"
+check_eq "ca.crt is the new CA" "$(openssl x509 -in "$WORK/web6/ca.crt" -noout -fingerprint)" \
+  "$(openssl x509 -in "$WORK/root2.crt" -noout -fingerprint)"
+check "a Reissued Event names the new CA as the reason" bash -c \
+  "kubectl -n $NS get events --field-selector involvedObject.name=web,reason=Reissued -o jsonpath='{.items[*].message}' | grep -q \"issuer's CA certificate changed\""
+wait_for $T "web is Ready with the new CA" ready cwcert/web
+# Back to the first root, which the pkcs11 intermediate below is signed by.
+old_serial=$(secret_serial web-tls)
+k create secret tls ca-root --cert="$WORK/root.crt" --key="$WORK/root.key" --dry-run=client -o yaml |
+  kubectl -n "$NS" apply -f - >/dev/null
+wait_for $T "and back to the first root" serial_changed web-tls "$old_serial"
+wait_for $T "web verifies against the first root again" bash -c \
+  "kubectl -n $NS get secret web-tls -o 'go-template={{index .data \"tls.crt\"}}' | base64 -d | openssl verify -CAfile '$WORK/root.crt'"
+wait_for $T "web is Ready again" ready cwcert/web
+
 # --- pkcs11 issuers ---------------------------------------------------------------------------------------
 note "pkcs11 issuers"
 apply <<EOF
@@ -544,8 +570,9 @@ check_contains "/metrics has the expiry of Certificate web" \
   "certwright_certificate_expiration_timestamp_seconds{" bash -c \
   "curl -fsS http://127.0.0.1:$METRICS_PORT/metrics | grep 'certwright_certificate_expiration_timestamp_seconds{' | grep 'name=\"web\"' | grep 'namespace=\"$NS\"'"
 web_expiry=$(metrics | grep 'certwright_certificate_expiration_timestamp_seconds{' | grep 'name="web"' | awk '{print $NF}')
+save_secret web-tls "$WORK/web-now" || true
 check_eq "the metric is the certificate's notAfter" "$(printf '%.0f' "${web_expiry:-0}")" \
-  "$(date -d "$(openssl x509 -in "$WORK/web5/tls.crt" -noout -enddate | cut -d= -f2)" +%s)"
+  "$(date -d "$(openssl x509 -in "$WORK/web-now/tls.crt" -noout -enddate | cut -d= -f2)" +%s)"
 check_eq "/healthz is 200" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/healthz")" 200
 check_eq "/readyz is 200" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/readyz")" 200
 check "the controller is still running" kill -0 "$CONTROLLER_PID"
