@@ -236,7 +236,10 @@ int RunController(const std::vector<std::string>& args) {
   spdlog::info("caches synced: {} Secrets, watching {}", secrets->Keys().size(),
                ctx.watch_namespace.empty() ? std::string("all namespaces") : "namespace " + ctx.watch_namespace);
 
+  std::atomic<bool> stopping{false};
   auto start_workers = [&] {
+    // A standby that wins the Lease while this process is stopping must not start anything.
+    if (stopping) return;
     spdlog::info("{} is leading: starting controllers", identity);
     // Issuers first. Certificates whose issuer has not been checked yet wait for it (the
     // IssuerStore enqueues them), rather than reporting it missing.
@@ -275,6 +278,7 @@ int RunController(const std::vector<std::string>& args) {
     }
   });
   const int code = stop.Wait();
+  stopping = true;
   trimming = false;
   trimmer.join();
   csr_signer.Stop();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "certwright/controllers/certificates.h"
+#include "certwright/controllers/issuers.h"
 #include "certwright/controllers/secrets.h"
 
 namespace certwright::controllers {
@@ -41,6 +42,36 @@ TEST(IssuerStore, TellsListenersOnlyWhenReadinessOrTheCaChanges) {
   store.Erase("Issuer/ns/ca");
   EXPECT_EQ(heard.size(), 5u);
   EXPECT_EQ(store.Get("Issuer/ns/ca"), nullptr);
+}
+
+TEST(FailureBackoff, WaitsFiveSecondsDoublingToAnHourAndClearsOnSuccess) {
+  FailureBackoff backoff;
+  const auto t0 = std::chrono::system_clock::from_time_t(1'800'000'000);
+  EXPECT_EQ(backoff.Wait("token", t0), std::nullopt);
+  backoff.Failed("token", t0);
+  EXPECT_EQ(backoff.Wait("token", t0), std::chrono::nanoseconds(5s));
+  EXPECT_EQ(backoff.Wait("other token", t0), std::nullopt) << "per key";
+  backoff.Failed("token", t0);
+  EXPECT_EQ(backoff.Wait("token", t0), std::chrono::nanoseconds(10s));
+  for (int i = 0; i < 40; ++i) backoff.Failed("token", t0);
+  EXPECT_EQ(backoff.Wait("token", t0), std::chrono::nanoseconds(1h));
+  EXPECT_EQ(backoff.Wait("token", t0 + 1h), std::nullopt);
+  backoff.Succeeded("token");
+  EXPECT_EQ(backoff.Wait("token", t0), std::nullopt);
+}
+
+TEST(TokenIdentity, NamesTheTokenNotTheObject) {
+  api::Pkcs11IssuerSpec a;
+  a.module_path = "/usr/lib/softhsm/libsofthsm2.so";
+  a.key_uri = "pkcs11:token=ca;object=issuing";
+  api::Pkcs11IssuerSpec b = a;
+  b.key_uri = "pkcs11:object=guess;token=ca";
+  EXPECT_EQ(TokenIdentity(a), TokenIdentity(b)) << "a guesser varying the object still hits the same back-off";
+  b.key_uri = "pkcs11:token=other;object=issuing";
+  EXPECT_NE(TokenIdentity(a), TokenIdentity(b));
+  b = a;
+  b.module_path = "/opt/vendor/lib.so";
+  EXPECT_NE(TokenIdentity(a), TokenIdentity(b));
 }
 
 TEST(CertificateBackoff, DoublesFromFiveSecondsUpToTenMinutes) {

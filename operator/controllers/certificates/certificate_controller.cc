@@ -217,13 +217,16 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
   const std::string issuer_name =
       certificate.value("spec", kube::Json::object()).value("issuerRef", kube::Json::object()).value("name", "");
 
+  // The expiry the metric shows: the certificate in the Secret (if any), whatever the status says,
+  // so an alert on expiry still fires while renewal is failing.
+  double secret_not_after = 0;
   // Ready=False with `reason`: written, recorded as an Event when it is news, and in metrics.
   auto not_ready = [&](const std::string& reason, const std::string& message) -> Status {
     conditions.Set({"Ready", "False", reason, message}, generation, now);
     if (!previous_ready || previous_ready->reason != reason || previous_ready->message != message) {
       Record(certificate, true, reason, "Check", message);
     }
-    if (ctx_.metrics) ctx_.metrics->SetCertificate(ns, name, issuer_kind, issuer_name, 0, "False");
+    if (ctx_.metrics) ctx_.metrics->SetCertificate(ns, name, issuer_kind, issuer_name, secret_not_after, "False");
     return WriteStatus(certificate, status);
   };
 
@@ -236,6 +239,12 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
   const std::string secret_key = ns + "/" + spec->secret_name;
   bool from_write = false;
   const auto secret = CurrentSecret(secret_key, &from_write);
+  const SecretState state = SecretState::From(secret && OwnedBy(*secret, name) ? secret.get() : nullptr);
+  if (state.leaf) {
+    secret_not_after = std::chrono::duration<double>(
+                           signer::ToTimePoint(X509_get0_notAfter(state.leaf.get())).time_since_epoch())
+                           .count();
+  }
   if (secret && !OwnedBy(*secret, name)) {
     CW_RETURN_IF_ERROR(not_ready("SecretConflict", "Secret " + secret_key +
                                                        " exists and is not managed by this Certificate; certwright "
@@ -244,6 +253,11 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
   }
 
   const std::string issuer_key = IssuerStore::KeyFor(spec->issuer_ref.kind, ns, spec->issuer_ref.name);
+  if (spec->issuer_ref.kind == "ClusterIssuer" && !ctx_.cluster_issuer_selector.empty() &&
+      !issuers_.Exists("ClusterIssuer", ns, spec->issuer_ref.name)) {
+    // A ClusterIssuer outside our selector is another installation's: so is this Certificate.
+    return kube::ReconcileResult::Done();
+  }
   const auto issuer = store_->Get(issuer_key);
   if (issuer == nullptr) {
     const auto why = store_->NotReadyMessage(issuer_key);
@@ -259,7 +273,6 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     return kube::ReconcileResult::Done();  // the IssuerStore enqueues us when the issuer changes
   }
 
-  const SecretState state = SecretState::From(secret.get());
   const auto trigger = NeedsIssuance({*spec, state, *issuer, now});
   if (!trigger) {
     // Up to date: make status say so, and come back at the renewal time.
@@ -273,8 +286,18 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     status["renewalTime"] = api::FormatTime(renew_at);
     status.erase("failedIssuanceAttempts");
     status.erase("lastFailureTime");
-    // A Secret found up to date (written before a restart, or by a previous leader) is revision 1.
-    if (status.value("revision", 0LL) < 1) status["revision"] = 1;
+    // A Secret found up to date that status does not know of (written before a crash or a lost
+    // status write, or by a previous leader) counts as one more revision: the serial on the Secret
+    // differs from the one status last recorded. A first sighting is revision 1.
+    const std::string serial = secret ? (*secret)["metadata"].value("annotations", kube::Json::object())
+                                            .value(api::annotations::kSerial, "")
+                                      : "";
+    if (status.value("revision", 0LL) < 1) {
+      status["revision"] = 1;
+    } else if (!serial.empty() && !status.value("serial", "").empty() && status.value("serial", "") != serial) {
+      status["revision"] = status.value("revision", 0LL) + 1;
+    }
+    if (!serial.empty()) status["serial"] = serial;
     CW_RETURN_IF_ERROR(WriteStatus(certificate, status));
     if (ctx_.metrics) {
       ctx_.metrics->SetCertificate(ns, name, issuer_kind, issuer_name,
@@ -327,7 +350,9 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     Record(certificate, true, "IssuanceFailed", "Issue", message);
     spdlog::warn("Certificate {}: {}", key, message);
     CW_RETURN_IF_ERROR(WriteStatus(certificate, status));
-    if (ctx_.metrics) ctx_.metrics->SetCertificate(ns, name, issuer_kind, issuer_name, 0, valid_now ? "True" : "False");
+    if (ctx_.metrics) {
+      ctx_.metrics->SetCertificate(ns, name, issuer_kind, issuer_name, secret_not_after, valid_now ? "True" : "False");
+    }
     return kube::ReconcileResult::RequeueAfter(Backoff(attempts));
   }
 
@@ -339,6 +364,7 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
   const auto renew_at = api::RenewalTime(*spec, cert.not_before, cert.not_after);
   const long long revision = status.value("revision", 0LL) + 1;
   status["revision"] = revision;
+  status["serial"] = cert.serial_hex;
   status["notBefore"] = api::FormatTime(cert.not_before);
   status["notAfter"] = api::FormatTime(cert.not_after);
   status["renewalTime"] = api::FormatTime(renew_at);

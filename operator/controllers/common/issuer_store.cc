@@ -2,6 +2,26 @@
 
 namespace certwright::controllers {
 
+std::optional<std::chrono::nanoseconds> FailureBackoff::Wait(const std::string& key, TimePoint now) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || now >= it->second.next_allowed) return std::nullopt;
+  return it->second.next_allowed - now;
+}
+
+void FailureBackoff::Failed(const std::string& key, TimePoint now) {
+  std::lock_guard lock(mutex_);
+  Entry& e = entries_[key];
+  e.failures = std::min(e.failures + 1, 30);
+  e.next_allowed = now + std::min<std::chrono::seconds>(std::chrono::seconds(5LL << std::min(e.failures - 1, 20)),
+                                                        std::chrono::hours(1));
+}
+
+void FailureBackoff::Succeeded(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(key);
+}
+
 std::string IssuerStore::KeyFor(std::string_view kind, std::string_view ns, std::string_view name) {
   if (kind == "ClusterIssuer") return "ClusterIssuer/" + std::string(name);
   return "Issuer/" + std::string(ns) + "/" + std::string(name);

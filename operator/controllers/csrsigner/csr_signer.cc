@@ -344,6 +344,8 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
     return kube::ReconcileResult::Done();
   }
   const auto left = std::chrono::duration_cast<std::chrono::seconds>(issuer->ca->not_after() - ctx_.clock->Now());
+  // The issuer is re-checked at its CA's end; until then, wait rather than fail the CSR for good.
+  if (left <= std::chrono::seconds(0)) return Unavailable("the CA certificate of " + what + " has expired");
   if (tmpl->duration > left) tmpl->duration = left;
 
   auto issued = issuer->ca->Issue(*tmpl, parsed.subject_key);

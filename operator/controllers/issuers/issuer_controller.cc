@@ -51,6 +51,21 @@ std::string Describe(const signer::CertificateAuthority& ca) {
 
 }  // namespace
 
+std::string TokenIdentity(const api::Pkcs11IssuerSpec& p) {
+  const std::string path = p.key_uri.substr(std::min(p.key_uri.size(), std::string("pkcs11:").size()));
+  std::string id = p.module_path;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find(';', start), path.size());
+    const std::string attr = path.substr(start, end - start);
+    for (const char* k : {"token=", "serial=", "slot-id=", "model=", "manufacturer=", "slot-description="}) {
+      if (attr.rfind(k, 0) == 0) id += ";" + attr;
+    }
+    start = end + 1;
+  }
+  return id;
+}
+
 std::string BootstrapSecretName(const std::string& issuer_name) { return issuer_name + "-bootstrap-ca"; }
 
 struct IssuerController::Outcome {
@@ -175,12 +190,35 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
   const auto previous = api::Conditions(status).Get("Ready");
 
   Outcome outcome;
+  std::optional<std::chrono::nanoseconds> guard_wait;
   auto spec = api::ParseIssuerSpec(issuer.value("spec", kube::Json::object()));
   if (!spec.ok()) {
     outcome.reason = "InvalidSpec";
     outcome.message = spec.error().message();
   } else {
-    outcome = Check(kind, issuer, *spec, secret_ns, status);
+    const std::string token = spec->type == api::IssuerSpec::Type::kPkcs11 ? TokenIdentity(spec->pkcs11) : "";
+    const bool was_ready = store_->Get(store_key) != nullptr;
+    const auto now = ctx_.clock->Now();
+    if (!token.empty() && !was_ready) guard_wait = pin_guard_.Wait(token, now);
+    if (guard_wait) {
+      // Keep what status says; look again when the back-off ends.
+      // Keep the message of the last real check, so nothing changes (no write, no Event) while
+      // waiting.
+      outcome.reason = "PermissionDenied";
+      outcome.message = previous && previous->reason == "PermissionDenied"
+                            ? previous->message
+                            : "a wrong PIN was given for this token recently; checks of not-Ready issuers of this "
+                              "token back off (5 s doubling to 1 h) against PIN guessing";
+      outcome.secrets = [&] {
+        std::lock_guard lock(refs_mutex_);
+        auto r = refs_by_issuer_.find(store_key);
+        return r == refs_by_issuer_.end() ? std::set<std::string>{} : r->second;
+      }();
+    } else {
+      outcome = Check(kind, issuer, *spec, secret_ns, status);
+      if (!token.empty() && outcome.handle && !was_ready) pin_guard_.Succeeded(token);
+      if (!token.empty() && !outcome.handle && outcome.reason == "PermissionDenied") pin_guard_.Failed(token, now);
+    }
   }
   SetReferences(store_key, outcome.secrets);
 
@@ -222,6 +260,7 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
     return kube::ReconcileResult::RequeueAfter(std::min<std::chrono::nanoseconds>(
         kRecheckReady, std::max<std::chrono::nanoseconds>(until_expiry, std::chrono::seconds(1))));
   }
+  if (guard_wait) return kube::ReconcileResult::RequeueAfter(*guard_wait + std::chrono::seconds(1));
   if (outcome.retry_soon) return Unavailable(outcome.message);
   return kube::ReconcileResult::RequeueAfter(kRecheckNotReady);
 }

@@ -275,9 +275,12 @@ Status Informer::ListAndReplace() {
     if (!page.is_object() || !page.contains("items") || !page["items"].is_array()) {
       return Internal("list " + resource_.plural + ": the server's answer is not a list");
     }
-    const Json metadata = page.value("metadata", Json::object());
+    Json metadata = page.contains("metadata") && page["metadata"].is_object() ? page["metadata"] : Json::object();
+    auto text = [&](const char* field) {
+      return metadata.contains(field) && metadata[field].is_string() ? metadata[field].get<std::string>() : std::string();
+    };
     // The list's resourceVersion is that of the first page's snapshot (pages are consistent).
-    if (first) list_rv = metadata.value("resourceVersion", "");
+    if (first) list_rv = text("resourceVersion");
     // Items of a list carry no apiVersion and kind; watch events do. Cache both alike.
     for (auto& item : page["items"]) {
       if (!item.contains("apiVersion")) item["apiVersion"] = resource_.ApiVersion();
@@ -285,7 +288,7 @@ Status Informer::ListAndReplace() {
       Object object = Prepare(std::move(item));
       fresh.emplace_back(ObjectKey(*object), std::move(object));
     }
-    const std::string next = metadata.value("continue", "");
+    const std::string next = text("continue");
     if (next.empty()) break;
     list_options.continue_token = next;
     list_options.resource_version.clear();  // must not be combined with continue

@@ -2,6 +2,7 @@
 // them. Thread-safe. Keys: "Issuer/<namespace>/<name>" and "ClusterIssuer/<name>".
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +27,25 @@ struct IssuerHandle {
   std::optional<signer::CertificateAuthority> ca;
   // Hex SHA-256 of the CA certificate (DER); "" for selfSigned. A change re-issues certificates.
   std::string ca_sha256;
+};
+
+// Per-key back-off after failures: 5 s after the first, doubling, at most 1 h; cleared by a
+// success. The issuer controller keys it by PKCS#11 token to slow down PIN guessing. Thread-safe.
+class FailureBackoff {
+ public:
+  using TimePoint = std::chrono::system_clock::time_point;
+  // How long `key` must still wait at `now`; nullopt when it may go ahead.
+  std::optional<std::chrono::nanoseconds> Wait(const std::string& key, TimePoint now) const;
+  void Failed(const std::string& key, TimePoint now);
+  void Succeeded(const std::string& key);
+
+ private:
+  struct Entry {
+    int failures = 0;
+    TimePoint next_allowed{};
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> entries_;
 };
 
 class IssuerStore {

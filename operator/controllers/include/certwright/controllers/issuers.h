@@ -19,6 +19,11 @@
 
 namespace certwright::controllers {
 
+// The token a pkcs11 issuer logs in to: the module and the token-selecting attributes of the key
+// URI (token, serial, slot-id, model, manufacturer, slot-description), not the object, which a
+// guesser could vary.
+std::string TokenIdentity(const api::Pkcs11IssuerSpec& spec);
+
 // The Secret that holds a bootstrapped root for an issuer.
 std::string BootstrapSecretName(const std::string& issuer_name);
 
@@ -62,6 +67,11 @@ class IssuerController {
   std::unique_ptr<kube::Informer> cluster_issuers_;
   std::unique_ptr<kube::Controller> issuer_worker_;
   std::unique_ptr<kube::Controller> cluster_issuer_worker_;
+
+  // Back-off against PIN guessing, per PKCS#11 token (TokenIdentity): once the process is logged
+  // in to a token, another Issuer's PIN is compared in memory and the HSM's own lockout never
+  // counts it, so each wrong PIN delays the next check of any not-Ready Issuer of that token.
+  FailureBackoff pin_guard_;
 
   std::mutex refs_mutex_;
   std::map<std::string, std::set<std::string>> refs_by_secret_;  // "ns/secret" -> issuer store keys
