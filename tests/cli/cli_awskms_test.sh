@@ -18,23 +18,7 @@ if ! up=$("$ROOT/hack/kms-server" up 2>kms-up.err); then
 fi
 eval "$up"
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-expect_ok() {
-  local name=$1; shift
-  if "$@" >out.txt 2>err.txt; then pass "$name"; else fail "$name: exit $? stderr: $(cat err.txt)"; fi
-}
-expect_fail() {
-  local name=$1 code=$2 message=$3; shift 3
-  "$@" >out.txt 2>err.txt
-  local rc=$?
-  if [ "$rc" != "$code" ]; then fail "$name: exit $rc, want $code; stderr: $(cat err.txt)"; return; fi
-  if ! grep -qF -- "$message" err.txt; then fail "$name: stderr lacks '$message': $(cat err.txt)"; return; fi
-  if [ -s out.txt ]; then fail "$name: wrote to stdout on failure"; return; fi
-  pass "$name"
-}
+source "$ROOT/tests/cli/checks.sh"
 
 SECRET='cli-secret/with+chars'
 CREDS="access-key-id=AKIDCLI&secret-access-key=${SECRET//\//%2F}"

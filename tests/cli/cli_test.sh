@@ -4,6 +4,7 @@
 set -uo pipefail
 
 CW=$(realpath "${1:?usage: cli_test.sh path/to/certwright}")
+HERE=$(cd "$(dirname "$0")" && pwd)
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 for tool in softhsm2-util pkcs11-tool openssl; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (run hack/install-deps)"; exit 1; }
@@ -20,27 +21,7 @@ softhsm2-util --init-token --free --label cli --so-pin 12345678 --pin 5678 >/dev
 echo 5678 > pin
 echo 0000 > wrong-pin
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-
-# expect_ok NAME CMD... : the command exits 0.
-expect_ok() {
-  local name=$1; shift
-  if "$@" >out.txt 2>err.txt; then pass "$name"; else fail "$name: exit $? stderr: $(cat err.txt)"; fi
-}
-# expect_fail NAME CODE MESSAGE CMD... : exits with CODE and stderr has exactly one line containing MESSAGE.
-expect_fail() {
-  local name=$1 code=$2 message=$3; shift 3
-  "$@" >out.txt 2>err.txt
-  local rc=$?
-  if [ "$rc" != "$code" ]; then fail "$name: exit $rc, want $code; stderr: $(cat err.txt)"; return; fi
-  if ! grep -qF -- "$message" err.txt; then fail "$name: stderr lacks '$message': $(cat err.txt)"; return; fi
-  if ! head -n1 err.txt | grep -q '^certwright: error: '; then fail "$name: first line is not an error line: $(cat err.txt)"; return; fi
-  if [ -s out.txt ]; then fail "$name: wrote to stdout on failure"; return; fi
-  pass "$name"
-}
+source "$HERE/checks.sh"
 
 URI="pkcs11:token=cli;object=root?module-path=$MODULE&pin-source=$WORK/pin"
 
