@@ -23,10 +23,7 @@ T=60 # seconds any single state change may take
 note "issuers"
 # An offline root made with openssl: the ca Issuer's key pair, and later the parent of a pkcs11
 # intermediate whose key stays in the token.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/root.key" \
-  -out "$WORK/root.crt" -days 30 -subj "/CN=e2e offline root/O=certwright" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>"$WORK/openssl.err" ||
-  abort "openssl root: $(cat "$WORK/openssl.err")"
+offline_ca "$WORK/root" "/CN=e2e offline root/O=certwright"
 k create secret tls ca-root --cert="$WORK/root.crt" --key="$WORK/root.key" >/dev/null
 k create secret generic hsm-pin --from-literal=pin="$PIN" >/dev/null
 
@@ -240,9 +237,7 @@ wait_for $T "web is Ready after the repairs" ready cwcert/web
 
 # --- The issuer's CA changes: its Certificates are re-issued ------------------------------------------
 note "issuer CA rotated"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/root2.key" \
-  -out "$WORK/root2.crt" -days 30 -subj "/CN=e2e offline root 2/O=certwright" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+offline_ca "$WORK/root2" "/CN=e2e offline root 2/O=certwright"
 old_serial=$(secret_serial web-tls)
 k create secret tls ca-root --cert="$WORK/root2.crt" --key="$WORK/root2.key" --dry-run=client -o yaml |
   kubectl -n "$NS" apply -f - >/dev/null

@@ -19,9 +19,7 @@ note "$N Certificates, seed $SEED"
 # C_Login (truncate, then write), so a kill -9 at the wrong moment leaves it empty and the token
 # uninitialised: seen here on the second kill. That is SoftHSM2's file store, not the controller,
 # and it would make this test measure SoftHSM2. e2e/certificates_test.sh covers pkcs11 issuance.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.crt" \
-  -days 30 -subj "/CN=crash test root" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>"$WORK/openssl.err" || abort "openssl: $(cat "$WORK/openssl.err")"
+offline_ca "$WORK/ca" "/CN=crash test root"
 k create secret tls ca-root --cert="$WORK/ca.crt" --key="$WORK/ca.key" >/dev/null
 apply <<EOF
 apiVersion: certwright.dev/v1alpha1

@@ -8,9 +8,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_init csr "$1"
 
 # ---- fixtures: a CA Issuer, a pkcs11 ClusterIssuer with a SoftHSM2 key ----
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.crt" \
-  -subj "/CN=csr e2e CA" -days 60 -addext basicConstraints=critical,CA:TRUE \
-  -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+offline_ca "$WORK/ca" "/CN=csr e2e CA" 60
 k create secret tls ca --cert="$WORK/ca.crt" --key="$WORK/ca.key" >/dev/null
 softhsm_token csr 1234
 k create secret generic hsm-pin --from-literal=pin=1234 >/dev/null

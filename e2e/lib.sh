@@ -324,6 +324,14 @@ apply() { kubectl -n "$NS" apply -f - >"$WORK/apply.out" 2>&1 || {
   return 1
 }; }
 
+# offline_ca PATH SUBJECT [DAYS]: an ECDSA P-256 root CA made with openssl, as an admin would make
+# one outside the cluster: PATH.key and PATH.crt. Aborts the scenario if openssl fails.
+offline_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.crt" \
+    -days "${3:-30}" -subj "$2" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>"$WORK/openssl.err" || abort "openssl root $2: $(cat "$WORK/openssl.err")"
+}
+
 # cluster_object RESOURCE/NAME: delete this cluster-scoped object at exit.
 cluster_object() { CLUSTER_OBJECTS+=("$1"); }
 

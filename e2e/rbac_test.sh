@@ -106,9 +106,7 @@ check_eq "the kubeconfig authenticates as the ServiceAccount" \
   "$(kubectl --kubeconfig "$WORK/sa.kubeconfig" auth whoami -o jsonpath='{.status.userInfo.username}' 2>&1)" "$AS"
 
 # ---- fixtures, made by the admin ----
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.crt" \
-  -subj "/CN=rbac e2e CA" -days 30 -addext basicConstraints=critical,CA:TRUE \
-  -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+offline_ca "$WORK/ca" "/CN=rbac e2e CA"
 k create secret tls ca --cert="$WORK/ca.crt" --key="$WORK/ca.key" >/dev/null
 softhsm_token rbac 1234
 k create secret generic hsm-pin --from-literal=pin=1234 >/dev/null
