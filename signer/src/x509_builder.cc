@@ -541,7 +541,15 @@ Result<CertificateAuthority> CertificateAuthority::Create(std::shared_ptr<Signin
   if (out.not_after_ <= clock.Now()) {
     return InvalidArgument(who + " expired at " + FormatTime(out.not_after_));
   }
-  CW_ASSIGN_OR_RETURN(out.key_id_, ossl::KeyIdentifier(key->public_key()));
+  // RFC 5280 §4.2.1.1: the AKI keyIdentifier is the issuer's SubjectKeyIdentifier, whatever
+  // method made it (RFC 7093 allows several; other tools use explicit values). Relying parties
+  // match the two byte for byte, so computing our own would break chains of CAs made elsewhere.
+  // Only a CA certificate without an SKI gets the SHA-1 method-1 value.
+  if (const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(ca); ski != nullptr && ASN1_STRING_length(ski) > 0) {
+    out.key_id_.assign(ASN1_STRING_get0_data(ski), ASN1_STRING_get0_data(ski) + ASN1_STRING_length(ski));
+  } else {
+    CW_ASSIGN_OR_RETURN(out.key_id_, ossl::KeyIdentifier(key->public_key()));
+  }
   long pathlen = X509_get_pathlen(ca);
   if (pathlen >= 0) out.path_length_ = pathlen;
   // Chain for tls.crt: the CA and its intermediates, without a self-signed root.

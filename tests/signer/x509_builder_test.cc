@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include <set>
@@ -368,6 +369,61 @@ TEST(X509Builder, CertificateAuthorityRefusesAMismatchedKeyOrANonCa) {
   ASSERT_FALSE(bad_chain.ok());
   EXPECT_EQ(bad_chain.error().message(),
             "CA chain certificate 2 did not issue certificate 1: order the chain from the CA up to the root");
+}
+
+// A CA certificate made by another tool, whose SubjectKeyIdentifier is not the SHA-1 of its key
+// (here RFC 7093 method 1: the leftmost 160 bits of the SHA-256), signed with OpenSSL directly.
+ossl::X509Ptr OtherToolCaCertificate(EVP_PKEY* key, const Bytes& ski) {
+  ossl::X509Ptr x(X509_new());
+  X509_set_version(x.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 4242);
+  ossl::X509Name name(X509_NAME_new());
+  X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("Other Tool CA"),
+                             -1, -1, 0);
+  X509_set_subject_name(x.get(), name.get());
+  X509_set_issuer_name(x.get(), name.get());
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), 3600L * 24 * 30);
+  X509_set_pubkey(x.get(), key);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x.get(), x.get(), nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+                            std::pair{NID_key_usage, "critical,keyCertSign,cRLSign"}}) {
+    ossl::X509Ext ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
+    EXPECT_TRUE(ext) << ossl::DrainErrors();
+    X509_add_ext(x.get(), ext.get(), -1);
+  }
+  ossl::Asn1OctetString id(ASN1_OCTET_STRING_new());
+  ASN1_OCTET_STRING_set(id.get(), ski.data(), static_cast<int>(ski.size()));
+  X509_add1_ext_i2d(x.get(), NID_subject_key_identifier, id.get(), 0, X509V3_ADD_DEFAULT);
+  EXPECT_GT(X509_sign(x.get(), key, EVP_sha256()), 0) << ossl::DrainErrors();
+  return x;
+}
+
+TEST(X509Builder, AuthorityKeyIdentifierCopiesTheSubjectKeyIdentifierOfACaMadeByAnotherTool) {
+  auto key = GenerateTestKey(KeySpec::EcdsaP256());
+  auto parts = ossl::PublicKeyPartsOf(key.get());
+  ASSERT_TRUE(parts.ok());
+  Bytes sha256(32);
+  SHA256(parts->bits.data(), parts->bits.size(), sha256.data());
+  const Bytes ski(sha256.begin(), sha256.begin() + 20);
+  ASSERT_NE(ski, ossl::KeyIdentifier(*parts)) << "the point is an SKI other than the SHA-1 one";
+
+  auto ca_key = SigningKeyFromPKey(ossl::Share(key.get()), "memory:other-tool-ca");
+  ASSERT_TRUE(ca_key.ok());
+  std::vector<ossl::X509Ptr> chain;
+  chain.push_back(OtherToolCaCertificate(key.get(), ski));
+  X509* ca_cert = chain.front().get();
+  auto ca = CertificateAuthority::Create(*ca_key, std::move(chain));
+  ASSERT_TRUE(ca.ok()) << ca.error().message();
+  auto issued = ca->Issue(Leaf(), GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_TRUE(issued.ok()) << issued.error().message();
+  auto leaf = issued->Certificate();
+  const ASN1_OCTET_STRING* aki = X509_get0_authority_key_id(leaf.get());
+  ASSERT_NE(aki, nullptr);
+  EXPECT_EQ(Bytes(ASN1_STRING_get0_data(aki), ASN1_STRING_get0_data(aki) + ASN1_STRING_length(aki)), ski);
+  EXPECT_EQ(VerifyChain(leaf.get(), ca_cert), "");
 }
 
 TEST(X509Builder, CaCsrCarriesTheCaExtensionsAndVerifies) {
