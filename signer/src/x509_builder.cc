@@ -173,6 +173,22 @@ void SetBitStringSignature(ASN1_BIT_STRING* bits, const Bytes& signature) {
   bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
 }
 
+// Nothing signed leaves the signer unverified. A fault inside an HSM during an RSA-CRT
+// signature yields a signature that does not verify and that reveals the key's factors to
+// whoever sees it (Boneh, DeMillo, Lipton 1997); a device or KMS answering garbage would publish
+// a certificate no one can verify. The check runs over the exact bytes that were signed, with the
+// public key the SigningKey already holds (no re-parse of the certificate).
+Status CheckSignature(SigningKey& key, SignatureScheme scheme, std::span<const uint8_t> signed_bytes,
+                      const Bytes& signature) {
+  Status verified = VerifySignature(key.public_key(), scheme, signed_bytes, signature);
+  if (verified.ok()) return Ok();
+  if (verified.error().kind() == ErrorKind::kInternal) {
+    return std::move(verified).error().WithContext("verifying the signature made by " + key.uri());
+  }
+  return Internal("the signature made by " + key.uri() +
+                  " does not verify against its public key; the certificate was not issued");
+}
+
 // Signs the certificate's TBS through the key and returns the whole certificate's DER:
 //   Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
 // (RFC 5280 §4.1). The outer structure is assembled here from the TBS bytes that were signed,
@@ -186,8 +202,10 @@ Result<Bytes> SignCertificate(X509* x, SigningKey& key, SignatureScheme scheme) 
   int tbs_len = i2d_re_X509_tbs(x, &tbs);
   if (tbs_len <= 0) return Internal("encoding TBSCertificate: " + ossl::DrainErrors());
   ossl::Buffer tbs_owner(tbs);
-  auto signature = key.Sign(scheme, std::span<const uint8_t>(tbs, static_cast<size_t>(tbs_len)));
+  const std::span<const uint8_t> signed_bytes(tbs, static_cast<size_t>(tbs_len));
+  auto signature = key.Sign(scheme, signed_bytes);
   if (!signature) return std::move(signature).error().WithContext("signing with " + key.uri());
+  CW_RETURN_IF_ERROR(CheckSignature(key, scheme, signed_bytes, *signature));
 
   const Bytes& alg = AlgorithmFor(scheme).der;
   const int bits_len = static_cast<int>(signature->size()) + 1;  // leading "unused bits" octet

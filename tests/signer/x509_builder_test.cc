@@ -426,6 +426,57 @@ TEST(X509Builder, AuthorityKeyIdentifierCopiesTheSubjectKeyIdentifierOfACaMadeBy
   EXPECT_EQ(VerifyChain(leaf.get(), ca_cert), "");
 }
 
+// A CA key whose device hands back a corrupted signature, as an RSA-CRT fault in an HSM would.
+class CorruptingKey final : public SigningKey {
+ public:
+  explicit CorruptingKey(std::shared_ptr<SigningKey> real) : real_(std::move(real)) {}
+
+  // signer::SigningKey
+  std::string uri() const override { return "pkcs11:token=faulty;object=ca"; }
+  KeySpec spec() const override { return real_->spec(); }
+  EVP_PKEY* public_key() const override { return real_->public_key(); }
+  Result<Bytes> Sign(SignatureScheme scheme, std::span<const uint8_t> message) override {
+    auto signature = real_->Sign(scheme, message);
+    if (signature.ok()) signature->back() ^= 0x01;
+    return signature;
+  }
+  std::string_view backend() const override { return "test"; }
+
+ private:
+  std::shared_ptr<SigningKey> real_;
+};
+
+TEST(X509Builder, ASignatureThatDoesNotVerifyAgainstTheCaKeyIsNeverIssued) {
+  const std::string message =
+      "the signature made by pkcs11:token=faulty;object=ca does not verify against its public key; the certificate "
+      "was not issued";
+  struct Row { KeySpec spec; bool pss; };
+  for (const auto& row : {Row{KeySpec::EcdsaP256(), false}, Row{KeySpec::EcdsaP384(), false},
+                          Row{KeySpec::Ed25519(), false}, Row{KeySpec::Rsa(2048), false},
+                          Row{KeySpec::Rsa(2048), true}}) {
+    IssuanceOptions options;
+    options.rsa_pss = row.pss;
+    auto good = MakeSoftwareCa(row.spec, options);
+    auto faulty = std::make_shared<CorruptingKey>(good.key);
+    std::vector<ossl::X509Ptr> chain;
+    chain.push_back(ossl::Share(good.ca->certificate()));
+    auto ca = CertificateAuthority::Create(faulty, std::move(chain), options);
+    ASSERT_TRUE(ca.ok()) << ca.error().message();
+    auto issued = ca->Issue(Leaf(), GenerateTestKey(KeySpec::EcdsaP256()).get());
+    ASSERT_FALSE(issued.ok()) << KeySpecName(row.spec);
+    EXPECT_EQ(issued.error().kind(), ErrorKind::kInternal);
+    EXPECT_EQ(issued.error().message(), message);
+
+    CertificateTemplate root;
+    root.subject = *DistinguishedName::Parse("CN=Faulty Root");
+    root.is_ca = true;
+    auto self_signed = SelfSign(*faulty, root, options);
+    ASSERT_FALSE(self_signed.ok()) << KeySpecName(row.spec);
+    EXPECT_EQ(self_signed.error().kind(), ErrorKind::kInternal);
+    EXPECT_EQ(self_signed.error().message(), message);
+  }
+}
+
 TEST(X509Builder, CaCsrCarriesTheCaExtensionsAndVerifies) {
   auto key = SigningKeyFromPKey(GenerateTestKey(KeySpec::EcdsaP384()), "memory:sub");
   CertificateTemplate t;

@@ -104,7 +104,10 @@ Result<Bytes> AwsKmsKey::Sign(SignatureScheme scheme, std::span<const uint8_t> m
     return Unavailable(uri_.Description() + ": KMS Sign answered without a base64 Signature");
   }
   Bytes out(signature->begin(), signature->end());
-  // Never hand out a signature that does not verify with the key we certify.
+  // Never hand out a signature that does not verify with the key we certify. Certificate
+  // issuance verifies again (x509_builder.cc); this check stays because Sign is public (CLI,
+  // benchmarks, later OCSP and CRL signing call it directly) and because only here can the message
+  // say what most likely happened: the key behind the alias changed.
   if (auto verified = VerifySignature(public_key_.get(), scheme, message, out); !verified.ok()) {
     return Internal(uri_.Description() + ": the signature KMS returned does not verify against the key's public key "
                     "(fetched at load; has the key behind the alias changed?); it was not used");
