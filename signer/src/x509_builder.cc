@@ -272,7 +272,10 @@ std::string FormatTime(system_clock::time_point t) {
 }
 
 // Effective usages: defaults when unset, keyCertSign forced on CAs, keyEncipherment and
-// dataEncipherment dropped for non-RSA keys (RFC 5480 §3, RFC 8410 §5 forbid them).
+// dataEncipherment dropped for non-RSA keys (RFC 5480 §3, RFC 8410 §5 forbid them), and for
+// Ed25519 keys also keyAgreement, encipherOnly and decipherOnly: RFC 8410 §5 allows a signature
+// key only digitalSignature, nonRepudiation, keyCertSign and cRLSign (X25519 would be the
+// agreement key). ECDSA keys may keep keyAgreement (ECDH, RFC 5480 §3).
 Result<Usages> EffectiveUsages(const CertificateTemplate& tmpl, const KeySpec& subject_spec) {
   Usages u;
   if (tmpl.usages) {
@@ -287,6 +290,7 @@ Result<Usages> EffectiveUsages(const CertificateTemplate& tmpl, const KeySpec& s
   }
   if (tmpl.is_ca) u.key_usage |= kKeyCertSign;
   if (subject_spec.type != KeyType::kRsa) u.key_usage &= ~(kKeyEncipherment | kDataEncipherment);
+  if (subject_spec.type == KeyType::kEd25519) u.key_usage &= ~(kKeyAgreement | kEncipherOnly | kDecipherOnly);
   if (u.key_usage == 0) u.key_usage = kDigitalSignature;
   return u;
 }

@@ -115,6 +115,31 @@ TEST(X509Builder, DefaultUsagesFollowTheKeyType) {
   EXPECT_FALSE(Extension(rsa->Certificate().get(), NID_ext_key_usage));
 }
 
+TEST(X509Builder, Ed25519KeysNeverGetAgreementOrEnciphermentUsages) {
+  auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
+  auto t = Leaf();
+  t.usages = *ParseUsages({"digital signature", "content commitment", "key agreement", "key encipherment",
+                           "data encipherment", "encipher only", "decipher only", "client auth"});
+  // RFC 8410 §5: an Ed25519 key is for signatures only.
+  auto ed = ca.ca->Issue(t, GenerateTestKey(KeySpec::Ed25519()).get());
+  ASSERT_TRUE(ed.ok()) << ed.error().message();
+  EXPECT_EQ(Extension(ed->Certificate().get(), NID_key_usage)->text, "Digital Signature, Non Repudiation");
+  EXPECT_EQ(VerifyChain(ed->Certificate().get(), ca.ca->certificate()), "");
+  // RFC 5480 §3: an ECDSA key may agree keys (ECDH), but it does not encipher.
+  auto ec = ca.ca->Issue(t, GenerateTestKey(KeySpec::EcdsaP256()).get());
+  ASSERT_TRUE(ec.ok()) << ec.error().message();
+  EXPECT_EQ(Extension(ec->Certificate().get(), NID_key_usage)->text,
+            "Digital Signature, Non Repudiation, Key Agreement, Encipher Only, Decipher Only");
+  // An Ed25519 CA key keeps only what a CA signs with.
+  CertificateTemplate sub;
+  sub.subject = *DistinguishedName::Parse("CN=Ed25519 Sub CA");
+  sub.is_ca = true;
+  sub.usages = *ParseUsages({"cert sign", "crl sign", "key agreement", "decipher only"});
+  auto ca_cert = ca.ca->Issue(sub, GenerateTestKey(KeySpec::Ed25519()).get());
+  ASSERT_TRUE(ca_cert.ok()) << ca_cert.error().message();
+  EXPECT_EQ(Extension(ca_cert->Certificate().get(), NID_key_usage)->text, "Certificate Sign, CRL Sign");
+}
+
 TEST(X509Builder, CertSignOnALeafIsRefused) {
   auto ca = MakeSoftwareCa(KeySpec::EcdsaP256());
   auto t = Leaf();
