@@ -11,6 +11,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "certwright/signer/der.h"
 #include "certwright/signer/pem.h"
 #include "certwright/signer/x509.h"
 
@@ -635,6 +636,121 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const CertificateTemplate&
 
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// What a CSR may hold so that certwright reads it as Go's crypto/x509 does (the API server,
+// admission plugins, kubectl and the approver's tools all use it). Where the two could differ,
+// the request is refused with a message saying what to change.
+
+// "1.2.840.113549.1.9.2 (unstructuredName)", or the dotted OID alone when OpenSSL has no name.
+std::string OidText(const ASN1_OBJECT* obj) {
+  char dotted[128];
+  OBJ_obj2txt(dotted, sizeof dotted, obj, 1);
+  const int nid = OBJ_obj2nid(obj);
+  if (nid == NID_undef) return dotted;
+  return std::string(dotted) + " (" + OBJ_nid2sn(nid) + ")";
+}
+
+// Attributes (RFC 2986 §4.1, RFC 2985 §5.4): Go reads every extensionRequest and ignores the
+// Microsoft one; OpenSSL reads the first extensionRequest, or else the Microsoft one. So at most
+// one extensionRequest with one value, nothing Microsoft, and nothing else but challengePassword
+// (which neither side turns into certificate contents).
+Status CheckRequestAttributes(const X509_REQ* req) {
+  int extension_requests = 0;
+  for (int i = 0; i < X509_REQ_get_attr_count(req); ++i) {
+    X509_ATTRIBUTE* attr = X509_REQ_get_attr(req, i);
+    const ASN1_OBJECT* type = X509_ATTRIBUTE_get0_object(attr);
+    switch (OBJ_obj2nid(type)) {
+      case NID_ext_req:
+        ++extension_requests;
+        if (X509_ATTRIBUTE_count(attr) != 1) {
+          return InvalidArgument("certificate request extensionRequest attribute (1.2.840.113549.1.9.14) has " +
+                                 std::to_string(X509_ATTRIBUTE_count(attr)) + " values; exactly one is accepted");
+        }
+        break;
+      case NID_pkcs9_challengePassword:
+        break;
+      case NID_ms_ext_req:
+        return InvalidArgument("certificate request has a Microsoft extensionRequest attribute (1.3.6.1.4.1.311.2.1.14), "
+                               "which Kubernetes does not read; put the extensions in the PKCS#9 extensionRequest "
+                               "(1.2.840.113549.1.9.14)");
+      default:
+        return InvalidArgument("certificate request has attribute " + OidText(type) +
+                               "; only extensionRequest (1.2.840.113549.1.9.14) and challengePassword "
+                               "(1.2.840.113549.1.9.7) are accepted");
+    }
+  }
+  if (extension_requests > 1) {
+    return InvalidArgument("certificate request has " + std::to_string(extension_requests) +
+                           " extensionRequest attributes (1.2.840.113549.1.9.14); exactly one is accepted, with every "
+                           "extension in it");
+  }
+  return Ok();
+}
+
+std::string_view StringTypeName(int type) {
+  switch (type) {
+    case V_ASN1_UNIVERSALSTRING: return "UniversalString";
+    case V_ASN1_BMPSTRING: return "BMPString";
+    case V_ASN1_T61STRING: return "T61String";
+    case V_ASN1_NUMERICSTRING: return "NumericString";
+    case V_ASN1_VISIBLESTRING: return "VisibleString";
+    case V_ASN1_GENERALSTRING: return "GeneralString";
+    case V_ASN1_GRAPHICSTRING: return "GraphicString";
+    case V_ASN1_VIDEOTEXSTRING: return "VideotexString";
+    case V_ASN1_OCTET_STRING: return "OCTET STRING";
+    case V_ASN1_BIT_STRING: return "BIT STRING";
+    default: return "value that is not a string";
+  }
+}
+
+// Subject strings: Go's crypto/x509 does not read UniversalString and reads BMPString and
+// T61String its own way, so "O=system:masters" in a UniversalString is a group OpenSSL sees and
+// an approver does not. Only the three string types both read alike are accepted.
+Status CheckSubjectStrings(const X509_NAME* name) {
+  for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+    const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
+    const int type = ASN1_STRING_type(X509_NAME_ENTRY_get_data(entry));
+    if (type == V_ASN1_PRINTABLESTRING || type == V_ASN1_UTF8STRING || type == V_ASN1_IA5STRING) continue;
+    const ASN1_OBJECT* obj = X509_NAME_ENTRY_get_object(entry);
+    char dotted[128];
+    OBJ_obj2txt(dotted, sizeof dotted, obj, 1);
+    const int nid = OBJ_obj2nid(obj);
+    return InvalidArgument("certificate request subject attribute " +
+                           std::string(nid == NID_undef ? dotted : OBJ_nid2sn(nid)) + " is a " +
+                           std::string(StringTypeName(type)) +
+                           "; only PrintableString, UTF8String and IA5String are accepted");
+  }
+  return Ok();
+}
+
+// Extensions: each OID once (Go keeps the last of a repeated extension, OpenSSL the first, and
+// certwright read them all), and those certwright or the policy reads strict DER inside their
+// extnValue OCTET STRING, which the walk of the whole request does not enter.
+Status CheckRequestExtensions(const STACK_OF(X509_EXTENSION)* exts) {
+  for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
+    X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
+    const ASN1_OBJECT* obj = X509_EXTENSION_get_object(ext);
+    for (int j = 0; j < i; ++j) {
+      if (OBJ_cmp(obj, X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, j))) == 0) {
+        return InvalidArgument("certificate request has extension " + OidText(obj) + " more than once");
+      }
+    }
+    const int nid = OBJ_obj2nid(obj);
+    if (nid == NID_subject_alt_name || nid == NID_basic_constraints || nid == NID_key_usage ||
+        nid == NID_ext_key_usage) {
+      const ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(ext);
+      CW_RETURN_IF_ERROR(CheckStrictDer(
+          std::span<const uint8_t>(ASN1_STRING_get0_data(value), static_cast<size_t>(ASN1_STRING_length(value))),
+          std::string("certificate request ") + OBJ_nid2sn(nid) + " extension"));
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<CertificateRequest> CertificateRequest::Parse(std::string_view input) {
   CW_RETURN_IF_ERROR(CheckInputSize(input, "certificate request"));
   Bytes der;
@@ -656,6 +772,11 @@ Result<CertificateRequest> CertificateRequest::Parse(std::string_view input) {
   if (p != der.data() + der.size()) {
     return InvalidArgument("certificate request has trailing data after the PKCS#10 structure");
   }
+  // Strict DER at every level of the request (der.h says why a walk over the bytes, not a
+  // re-encoding); the extnValue payloads and an RSA key's are checked where they are read.
+  CW_RETURN_IF_ERROR(CheckStrictDer(der, "certificate request"));
+  CW_RETURN_IF_ERROR(CheckRequestAttributes(out.request.get()));
+  CW_RETURN_IF_ERROR(CheckSubjectStrings(X509_REQ_get_subject_name(out.request.get())));
   EVP_PKEY* pub = X509_REQ_get0_pubkey(out.request.get());
   if (pub == nullptr) {
     return InvalidArgument("certificate request public key cannot be read (" + ossl::DrainErrors() + ")");
@@ -680,6 +801,10 @@ Result<CertificateRequest> CertificateRequest::Parse(std::string_view input) {
     out.subject_key.spec = out.key_spec;
     out.subject_key.parts.algorithm_nid = OBJ_obj2nid(alg);
     out.subject_key.parts.bits.assign(bits, bits + bits_len);
+    if (out.subject_key.parts.algorithm_nid == NID_rsaEncryption) {
+      // RSAPublicKey (RFC 8017 §A.1.1) is DER inside the BIT STRING.
+      CW_RETURN_IF_ERROR(CheckStrictDer(out.subject_key.parts.bits, "certificate request RSA public key"));
+    }
     if (out.subject_key.parts.algorithm_nid == NID_X9_62_id_ecPublicKey) {
       int ptype = 0;
       const void* pval = nullptr;
@@ -693,13 +818,29 @@ Result<CertificateRequest> CertificateRequest::Parse(std::string_view input) {
   }
   CW_ASSIGN_OR_RETURN(out.subject, DistinguishedName::FromX509Name(X509_REQ_get_subject_name(out.request.get())));
 
+  // OpenSSL answers "no extensions" both when there is no extensionRequest and when the one
+  // there does not decode; Go refuses the latter, and so does certwright.
+  const bool has_extension_request = X509_REQ_get_attr_by_NID(out.request.get(), NID_ext_req, -1) >= 0;
   STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(out.request.get());
+  if (exts == nullptr && has_extension_request) {
+    ossl::DrainErrors();
+    return InvalidArgument("certificate request extensionRequest attribute is not a list of extensions");
+  }
+  if (Status checked = CheckRequestExtensions(exts); !checked.ok()) {
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    return std::move(checked).error();
+  }
   for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
     X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
     int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
     if (nid == NID_basic_constraints) {
       Owned<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free> bc(static_cast<BASIC_CONSTRAINTS*>(X509V3_EXT_d2i(ext)));
-      out.requests_ca = bc && bc->ca;
+      if (!bc) {
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        ossl::DrainErrors();
+        return InvalidArgument("certificate request basicConstraints extension is malformed");
+      }
+      out.requests_ca = bc->ca;
     }
     if (nid != NID_subject_alt_name) continue;
     ossl::GeneralNames names(static_cast<GENERAL_NAMES*>(X509V3_EXT_d2i(ext)));
