@@ -1,0 +1,175 @@
+// Issuance policy: may this request be signed, and for how long?
+//
+// One engine for every front door. The issuance service (operator/issuance/) evaluates it before
+// every signature; the admission webhook runs the same evaluation at `kubectl apply` time, so a
+// rule gives the same message at every door. No Kubernetes here: policies arrive parsed
+// (operator/api/policy.h parses the CertificatePolicy resource into a PolicySpec), requests as
+// plain data.
+//
+//   PolicySet set;                               // immutable once built; share it
+//   set.Add(Compile("web", spec).value());       // a policy that does not compile is kept, and
+//                                                // denies what it selects (fail closed)
+//   PolicyRequest r{.door = Door::kCertificate, .ns = "team-a", .name = "web", ...};
+//   PolicyDecision d = set.Evaluate(r, /*policy_required=*/false);
+//   if (!d.allowed) return PolicyDenied(d.message);   // "CertificatePolicy \"web\": allowed.dnsNames: ..."
+//
+// Semantics (docs/policy.md has them with examples):
+//   - A policy *selects* a request when every part of its selector matches (an omitted part
+//     matches everything).
+//   - Any `denied` rule of any selecting policy that matches the request denies it.
+//   - Otherwise the request needs one selecting policy whose `allowed` rules and `constraints`
+//     it satisfies entirely (one allowing policy suffices).
+//   - No selecting policy: allowed, unless the issuer says `policy: Required`, or the request is
+//     for a CA certificate (a CA needs a policy with `allowed.isCA: true`).
+//   - In `allowed`, an omitted field does not restrict; an empty list allows nothing of that kind.
+//   - Durations: a request longer than the allowing policy's maxDuration is shortened to it (as an
+//     issuer's maxDuration shortens); shorter than its minDuration is denied.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "certwright/signer/key.h"
+#include "certwright/signer/result.h"
+#include "certwright/signer/x509.h"
+
+namespace certwright::signer::policy {
+
+// The front door a request came through.
+enum class Door { kCertificate, kCertificateSigningRequest, kPodCertificateRequest, kKubernetesSigner };
+// "Certificate", "CertificateSigningRequest", "PodCertificateRequest", "KubernetesSigner".
+std::string_view DoorName(Door door);
+
+// ---------------------------------------------------------------------------------------------
+// The policy as written (the CertificatePolicy resource's spec, already JSON-decoded).
+
+struct LabelSelectorRequirement {
+  std::string key;
+  std::string op;  // In, NotIn, Exists, DoesNotExist
+  std::vector<std::string> values;
+};
+
+struct IssuerRefSelector {
+  std::string name;  // glob ("*" any run of characters); "" = any
+  std::string kind;  // Issuer, ClusterIssuer; "" = either
+};
+
+struct PolicySelector {
+  std::vector<IssuerRefSelector> issuer_refs;  // empty: every issuer
+  // Namespaces: by name (globs) and/or by labels (metav1.LabelSelector semantics). For a
+  // cluster-scoped request (a CSR) the namespace is the requester's ServiceAccount namespace, if
+  // any; a request with no namespace matches only a selector without namespace parts.
+  std::vector<std::string> namespace_names;
+  std::map<std::string, std::string> namespace_match_labels;
+  std::vector<LabelSelectorRequirement> namespace_match_expressions;
+  // Who asked (CSR and PodCertificateRequest doors). A policy with any of these set never selects
+  // a Certificate (whose requester is its namespace). Globs; serviceAccounts as "ns/name".
+  std::vector<std::string> users, groups, service_accounts;
+  std::vector<Door> doors;  // empty: every door
+};
+
+struct KeyAlgorithmRule {
+  KeyType type = KeyType::kEcdsa;
+  int min_size = 0;  // bits; 0: any size the signer accepts
+};
+
+struct SubjectRules {
+  std::optional<std::vector<std::string>> organizations, organizational_units, countries, provinces, localities,
+      street_addresses, postal_codes, serial_numbers;
+};
+
+// What may appear. nullopt: not restricted. Patterns may use {{namespace}}, {{name}} and
+// {{serviceAccount}}; DNS and email-domain globs: "*" matches one label part (no '.'), "**" any
+// run of labels; URI globs: "*" matches no '/', "**" anything; other globs: "*" anything.
+struct AllowedRules {
+  std::optional<std::string> common_name;  // one glob
+  std::optional<std::vector<std::string>> dns_names, uris, email_addresses;
+  std::optional<std::vector<std::string>> ip_ranges;  // CIDRs ("10.0.0.0/8", "fd00::/8", "192.0.2.1/32")
+  SubjectRules subject;
+  std::optional<std::vector<std::string>> usages;       // cert-manager usage names
+  std::optional<std::vector<KeyAlgorithmRule>> key_algorithms;
+  bool is_ca = false;                                    // may issue CA certificates
+  std::optional<int> max_path_length;                    // for CA certificates (needs is_ca)
+};
+
+// What may not appear (any match denies, whatever other policies allow).
+struct DeniedRules {
+  std::vector<std::string> dns_names, uris, email_addresses, ip_ranges;
+};
+
+struct Constraints {
+  std::optional<std::chrono::seconds> min_duration, max_duration;
+};
+
+struct PolicySpec {
+  PolicySelector selector;
+  AllowedRules allowed;
+  DeniedRules denied;
+  Constraints constraints;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A request as the engine sees it.
+
+struct PolicyRequest {
+  Door door = Door::kCertificate;
+  std::string ns;    // the namespace the request belongs to ("" for none)
+  std::map<std::string, std::string> namespace_labels;
+  std::string name;  // the Certificate's (or CSR's) name, for {{name}}
+  std::string issuer_kind;  // Issuer, ClusterIssuer
+  std::string issuer_name;
+  // Requester (CSR/PCR doors): user name, groups, and the ServiceAccount ("ns", "name") when the
+  // user is system:serviceaccount:<ns>:<name>.
+  std::string user;
+  std::vector<std::string> groups;
+  std::optional<std::pair<std::string, std::string>> service_account;
+  // What would be signed: the template (subject, SANs, usages, isCA, path length, duration) and
+  // the subject public key's type.
+  const CertificateTemplate* tmpl = nullptr;
+  KeySpec key;
+};
+
+struct PolicyDecision {
+  bool allowed = true;
+  std::string policy;   // the deciding policy ("" when none selected the request)
+  std::string rule;     // the deciding rule ("allowed.dnsNames", "denied.ipAddresses", ...)
+  std::string message;  // for users: names the policy, the rule and the offending value
+  std::vector<std::string> selected;  // names of the policies that selected the request
+  // The allowing policy's limits, for the issuance service to apply.
+  std::optional<std::chrono::seconds> max_duration;
+  std::optional<int> max_path_length;
+};
+
+// A policy compiled for fast evaluation (patterns pre-split, CIDRs parsed).
+class CompiledPolicy;
+
+// Compiles a policy. Errors (kInvalidArgument) name the field: "allowed.ipAddresses[2]: ...".
+Result<std::shared_ptr<const CompiledPolicy>> Compile(std::string name, const PolicySpec& spec);
+
+// Every policy in force. Build one, then share it read-only (copy-on-write by the owner).
+class PolicySet {
+ public:
+  PolicySet();
+  ~PolicySet();
+  PolicySet(PolicySet&&) noexcept;
+  PolicySet& operator=(PolicySet&&) noexcept;
+
+  void Add(std::shared_ptr<const CompiledPolicy> policy);
+  // A policy that failed to compile: it denies every request its selector (if that compiled)
+  // selects, with `error` as the message. With no usable selector it selects every request.
+  void AddInvalid(std::string name, std::optional<PolicySelector> selector, std::string error);
+  size_t size() const;
+
+  // `policy_required`: the issuer's `policy: Required` (no selecting policy = denied).
+  PolicyDecision Evaluate(const PolicyRequest& request, bool policy_required) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace certwright::signer::policy
