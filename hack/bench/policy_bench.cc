@@ -1,0 +1,148 @@
+// policy_bench: what policy evaluation adds to an issuance, as a ratio to the issuance itself
+// measured in the same run (DESIGN.md "Testing"). Target: with 100 policies in place, evaluation
+// costs at most 5% of an ECDSA P-256 issuance from a file key.
+//
+//   build-bench/hack/bench/policy_bench
+//
+// BM_PolicyEvaluate100: one Certificate request against 100 CertificatePolicies: 50 for other
+// issuers by exact name, 25 for the same issuer but other namespaces, 24 for other issuers by
+// glob (consulted on every request), and 1 that selects it, with a few dnsNames rules using
+// {{namespace}} and {{name}}, a denied rule, usages, key algorithms and a maxDuration.
+// BM_IssueEcdsaP256: CertificateAuthority::Issue for the same template (the baseline).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "certwright/signer/key_backend.h"
+#include "certwright/signer/policy.h"
+#include "certwright/signer/x509.h"
+#include "file/file_backend.h"
+
+namespace {
+
+using namespace certwright;
+using namespace certwright::signer;
+using namespace certwright::signer::policy;
+
+CertificateTemplate LeafTemplate() {
+  CertificateTemplate t;
+  t.subject = *DistinguishedName::Parse("CN=web.team-a.svc");
+  t.dns_names = {"web.team-a.svc", "web.team-a.svc.cluster.local", "web.example.com"};
+  t.duration = std::chrono::hours(24 * 90);
+  return t;
+}
+
+PolicySet HundredPolicies() {
+  PolicySet set;
+  auto add = [&](const std::string& name, const PolicySpec& spec) { set.Add(*Compile(name, spec)); };
+  for (int i = 0; i < 50; ++i) {
+    PolicySpec s;
+    s.selector.issuer_refs = {{"issuer-" + std::to_string(i), "ClusterIssuer"}};
+    s.allowed.dns_names = std::vector<std::string>{"*.{{namespace}}.svc"};
+    add("other-issuer-" + std::to_string(i), s);
+  }
+  for (int i = 0; i < 25; ++i) {
+    PolicySpec s;
+    s.selector.issuer_refs = {{"corp-ca", "ClusterIssuer"}};
+    s.selector.namespace_names = {"team-" + std::to_string(i) + "-*"};
+    s.allowed.dns_names = std::vector<std::string>{"*.{{namespace}}.svc"};
+    add("other-namespace-" + std::to_string(i), s);
+  }
+  for (int i = 0; i < 24; ++i) {
+    PolicySpec s;
+    s.selector.issuer_refs = {{"vault-" + std::to_string(i) + "-*", ""}};
+    s.denied.dns_names = {"**.internal"};
+    add("glob-issuer-" + std::to_string(i), s);
+  }
+  PolicySpec web;
+  web.selector.issuer_refs = {{"corp-ca", "ClusterIssuer"}};
+  web.selector.namespace_names = {"team-a"};
+  web.allowed.common_name = "*.{{namespace}}.svc";
+  web.allowed.dns_names = std::vector<std::string>{"*.{{namespace}}.svc", "*.{{namespace}}.svc.cluster.local",
+                                                   "{{name}}.example.com", "**.team-a.example.com"};
+  web.allowed.usages = std::vector<std::string>{"digital signature", "key encipherment", "server auth"};
+  web.allowed.key_algorithms = std::vector<KeyAlgorithmRule>{{KeyType::kEcdsa, 256}, {KeyType::kRsa, 2048}};
+  web.denied.dns_names = {"**.evil.com"};
+  web.constraints.max_duration = std::chrono::hours(24 * 365);
+  add("team-a-web", web);
+  return set;
+}
+
+void BM_PolicyEvaluate100(benchmark::State& state) {
+  const PolicySet set = HundredPolicies();
+  const CertificateTemplate tmpl = LeafTemplate();
+  PolicyRequest r;
+  r.door = Door::kCertificate;
+  r.ns = "team-a";
+  r.name = "web";
+  r.issuer_kind = "ClusterIssuer";
+  r.issuer_name = "corp-ca";
+  r.tmpl = &tmpl;
+  r.key = KeySpec::EcdsaP256();
+  for (auto _ : state) {
+    PolicyDecision d = set.Evaluate(r, /*policy_required=*/true);
+    if (!d.allowed) state.SkipWithError(d.message.c_str());
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_IssueEcdsaP256(benchmark::State& state) {
+  auto ca_key = *GenerateKey(KeySpec::EcdsaP256());
+  auto signing = *SigningKeyFromPKey(ossl::Share(ca_key.get()), "bench");
+  CertificateTemplate root;
+  root.subject = *DistinguishedName::Parse("CN=Bench CA");
+  root.is_ca = true;
+  root.duration = std::chrono::hours(24 * 365);
+  auto self = SelfSign(*signing, root);
+  std::vector<ossl::X509Ptr> chain;
+  chain.push_back(self->Certificate());
+  auto ca = std::move(*CertificateAuthority::Create(signing, std::move(chain)));
+  auto leaf = *GenerateKey(KeySpec::EcdsaP256());
+  auto subject = *SubjectPublicKey::FromPKey(leaf.get());
+  const CertificateTemplate tmpl = LeafTemplate();
+  for (auto _ : state) {
+    auto issued = ca.Issue(tmpl, subject);
+    if (!issued.ok()) state.SkipWithError(issued.error().message().c_str());
+    benchmark::DoNotOptimize(issued);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(BM_PolicyEvaluate100)->MinTime(1.0);
+BENCHMARK(BM_IssueEcdsaP256)->MinTime(1.0);
+
+class RateReporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> rates;
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& run : runs) {
+      auto it = run.counters.find("items_per_second");
+      if (it != run.counters.end()) rates[run.benchmark_name()] = it->second;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  RateReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  auto rate = [&](const std::string& name) {
+    auto it = reporter.rates.find(name);
+    return it == reporter.rates.end() ? 0.0 : it->second;
+  };
+  const double evaluate = rate("BM_PolicyEvaluate100/min_time:1.000");
+  const double issue = rate("BM_IssueEcdsaP256/min_time:1.000");
+  if (evaluate > 0 && issue > 0) {
+    std::printf("\npolicy evaluation (100 policies) %.2f us, ECDSA P-256 issuance %.1f us: %.2f%% of an issuance "
+                "(target <= 5%%)\n",
+                1e6 / evaluate, 1e6 / issue, 100.0 * issue / evaluate);
+  }
+  return 0;
+}
