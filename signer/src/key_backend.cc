@@ -4,7 +4,8 @@ namespace certwright::signer {
 
 namespace {
 
-class UnavailableBackend final : public KeyBackend {
+// A backend compiled out: every use, asking for a token identity included, says so.
+class UnavailableBackend final : public KeyBackend, public TokenIdentifier {
  public:
   UnavailableBackend(std::string scheme, std::string why) : scheme_(std::move(scheme)), why_(std::move(why)) {}
 
@@ -12,6 +13,9 @@ class UnavailableBackend final : public KeyBackend {
   std::string_view scheme() const override { return scheme_; }
   Result<std::shared_ptr<SigningKey>> Load(const KeyUri&) override { return Fail(); }
   Result<std::shared_ptr<SigningKey>> Create(const KeyUri&, const KeySpec&) override { return Fail(); }
+
+  // signer::TokenIdentifier
+  Result<std::string> TokenIdentity(const KeyUri&) override { return Fail(); }
 
  private:
   Error Fail() const { return InvalidArgument(scheme_ + ": key backend is not available in this build: " + why_); }
@@ -63,6 +67,17 @@ Result<std::shared_ptr<SigningKey>> KeyBackendRegistry::LoadOrCreate(std::string
   auto made = backend->Create(uri, spec);
   if (made.ok() && created) *created = true;
   return made;
+}
+
+Result<std::string> KeyBackendRegistry::TokenIdentity(std::string_view text) const {
+  CW_ASSIGN_OR_RETURN(KeyUri uri, KeyUri::Parse(text));
+  CW_ASSIGN_OR_RETURN(KeyBackend * backend, BackendFor(uri));
+  auto* identifier = dynamic_cast<TokenIdentifier*>(backend);
+  if (identifier == nullptr) {
+    return InvalidArgument("the " + uri.scheme() + ": key backend keeps no keys on tokens, so a " + uri.scheme() +
+                           ": URI names no token");
+  }
+  return identifier->TokenIdentity(uri);
 }
 
 }  // namespace certwright::signer

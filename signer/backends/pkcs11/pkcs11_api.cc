@@ -1,20 +1,38 @@
 #include "pkcs11/pkcs11_api.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include <cstdio>
 #include <map>
 #include <mutex>
 
+#include "certwright/signer/file_identity.h"
+
 namespace certwright::signer::pkcs11 {
+
+void LoginRecord::Remember(const Lock& held, const std::string& token, std::string_view pin) {
+  (void)held;
+  pins_[token].Assign(pin);
+}
+
+LoginRecord::Match LoginRecord::Compare(const Lock& held, const std::string& token, std::string_view pin) const {
+  (void)held;
+  auto it = pins_.find(token);
+  if (it == pins_.end()) return Match::kUnknown;
+  return it->second.Equals(pin) ? Match::kSamePin : Match::kOtherPin;
+}
+
+bool LoginRecord::Knows(const Lock& held, const std::string& token) const {
+  (void)held;
+  return pins_.find(token) != pins_.end();
+}
 
 namespace {
 
 class LoadedModule final : public Pkcs11Api {
  public:
-  LoadedModule(std::string path, void* handle, CK_FUNCTION_LIST* fns, bool finalize)
-      : path_(std::move(path)), handle_(handle), fns_(fns), finalize_(finalize) {}
+  LoadedModule(ResolvedFile file, void* handle, CK_FUNCTION_LIST* fns, bool finalize)
+      : file_(std::move(file)), handle_(handle), fns_(fns), finalize_(finalize) {}
 
   ~LoadedModule() override {
     if (finalize_) fns_->C_Finalize(nullptr);
@@ -22,7 +40,9 @@ class LoadedModule final : public Pkcs11Api {
   }
 
   // Pkcs11Api
-  const std::string& module_path() const override { return path_; }
+  const std::string& module_path() const override { return file_.real_path; }
+  const std::string& module_identity() const override { return file_.identity; }
+  LoginRecord& logins() override { return logins_; }
 
   CK_RV GetSlotList(std::vector<CK_SLOT_ID>* slots) override {
     CK_ULONG count = 0;
@@ -77,7 +97,8 @@ class LoadedModule final : public Pkcs11Api {
   }
 
  private:
-  std::string path_;
+  ResolvedFile file_;
+  LoginRecord logins_;
   void* handle_;
   CK_FUNCTION_LIST* fns_;
   bool finalize_;
@@ -96,14 +117,18 @@ std::map<std::string, std::weak_ptr<Pkcs11Api>>& Modules() {
 }  // namespace
 
 Result<std::shared_ptr<Pkcs11Api>> LoadModule(const std::string& path) {
+  auto resolved = ResolveFile(path);
+  if (!resolved) {
+    if (resolved.error().kind() == ErrorKind::kNotFound) return NotFound("PKCS#11 module " + path + " does not exist");
+    return std::move(resolved).error().WithContext("PKCS#11 module");
+  }
+  ResolvedFile file = std::move(*resolved);
   std::lock_guard<std::mutex> lock(ModulesMutex());
-  if (auto existing = Modules()[path].lock()) return existing;
+  if (auto existing = Modules()[file.identity].lock()) return existing;
 
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return NotFound("PKCS#11 module " + path + " does not exist");
   // RTLD_NODELETE: a module stays mapped after dlclose. Vendor modules register atexit handlers
   // and OpenSSL callbacks that must not point into unmapped code, and leak reports name it.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  void* handle = dlopen(file.real_path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
     const char* why = dlerror();
     return InvalidArgument("PKCS#11 module " + path + " cannot be loaded: " + (why ? why : "unknown dlopen error"));
@@ -130,8 +155,9 @@ Result<std::shared_ptr<Pkcs11Api>> LoadModule(const std::string& path) {
     return Unavailable("PKCS#11 module " + path + ": C_Initialize failed: " + ReturnValueName(rv) +
                        " (for SoftHSM2, check SOFTHSM2_CONF and its tokendir)");
   }
-  auto module = std::shared_ptr<Pkcs11Api>(std::make_shared<LoadedModule>(path, handle, fns, finalize));
-  Modules()[path] = module;
+  const std::string identity = file.identity;
+  auto module = std::shared_ptr<Pkcs11Api>(std::make_shared<LoadedModule>(std::move(file), handle, fns, finalize));
+  Modules()[identity] = module;
   return module;
 }
 

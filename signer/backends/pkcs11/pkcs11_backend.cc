@@ -10,28 +10,13 @@
 #include <condition_variable>
 #include <vector>
 
+#include "certwright/signer/key_uri.h"
 #include "certwright/signer/pem.h"
+#include "certwright/signer/secret.h"
 
 namespace certwright::signer::pkcs11 {
 
 namespace {
-
-// A PIN that is wiped from memory when released (STYLE.md §8).
-class SecretString {
- public:
-  SecretString() = default;
-  explicit SecretString(const std::string& s) : s_(s) {}
-  SecretString(const SecretString&) = delete;
-  SecretString& operator=(const SecretString&) = delete;
-  ~SecretString() { OPENSSL_cleanse(s_.data(), s_.size()); }
-  const std::string& value() const { return s_; }
-  bool Equals(const std::string& other) const {
-    return s_.size() == other.size() && CRYPTO_memcmp(s_.data(), other.data(), s_.size()) == 0;
-  }
-
- private:
-  std::string s_;
-};
 
 std::string Trimmed(const unsigned char* field, size_t size) {
   std::string s(reinterpret_cast<const char*>(field), size);
@@ -71,11 +56,16 @@ CK_ATTRIBUTE Attr(CK_ATTRIBUTE_TYPE type, const void* value, size_t len) {
 
 class Token {
  public:
-  Token(std::shared_ptr<Pkcs11Api> api, CK_SLOT_ID slot, std::string description,
-        const std::optional<std::string>& pin, size_t max_sessions)
-      : api_(std::move(api)), slot_(slot), description_(std::move(description)), max_sessions_(max_sessions) {
-    if (pin) pin_ = std::make_unique<SecretString>(*pin);  // a copy; the caller wipes its own
-  }
+  // `login_name` names the token inside its module for the module's LoginRecord (serial and
+  // slot); `pin` is absent for a token used without login.
+  Token(std::shared_ptr<Pkcs11Api> api, CK_SLOT_ID slot, std::string login_name, std::string description,
+        std::optional<SecretString> pin, size_t max_sessions)
+      : api_(std::move(api)),
+        slot_(slot),
+        login_name_(std::move(login_name)),
+        description_(std::move(description)),
+        pin_(std::move(pin)),
+        max_sessions_(max_sessions) {}
 
   ~Token() {
     for (CK_SESSION_HANDLE s : idle_) api_->CloseSession(s);
@@ -123,11 +113,39 @@ class Token {
     return Translate(rv, "opening a session");
   }
 
+  // The whole process shares one login per token (PKCS#11 v2.40 §5.6), so "already logged in"
+  // says nothing about this Token's PIN: it is accepted only when this process logged in to the
+  // token with the same PIN, and a Token without a PIN may not use a login made with one.
   Status LoginSession(CK_SESSION_HANDLE s) {
-    if (!pin_) return Ok();
+    LoginRecord& record = api_->logins();
+    auto held = record.Hold();
+    if (!pin_) {
+      if (record.Knows(held, login_name_)) {
+        return PermissionDenied("PKCS#11 " + description_ +
+                                " is logged in by this process with a PIN; a key URI without a PIN may not use that "
+                                "login: add \"pin-source\" or \"pin-value\"");
+      }
+      return Ok();
+    }
     CK_RV rv = api_->Login(s, pin_->value());
-    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return Ok();
-    return Translate(rv, "logging in");
+    if (rv == CKR_OK) {
+      record.Remember(held, login_name_, pin_->value());
+      return Ok();
+    }
+    if (rv != CKR_USER_ALREADY_LOGGED_IN) return Translate(rv, "logging in");
+    switch (record.Compare(held, login_name_, pin_->value())) {
+      case LoginRecord::Match::kSamePin:
+        return Ok();
+      case LoginRecord::Match::kOtherPin:
+        return PermissionDenied("PKCS#11 login to " + description_ +
+                                " refused: the PIN differs from the one this process is logged in with (the PIN is "
+                                "wrong)");
+      case LoginRecord::Match::kUnknown:
+        break;
+    }
+    return PermissionDenied("PKCS#11 login to " + description_ +
+                            " refused: the token is already logged in, not by certwright's own login, so the PIN "
+                            "cannot be verified");
   }
 
   Error Translate(CK_RV rv, std::string_view operation) const {
@@ -159,9 +177,9 @@ class Token {
     }
   }
 
-  bool PinMatches(const std::optional<std::string>& pin) const {
+  bool PinMatches(const std::optional<SecretString>& pin) const {
     if (!pin_ || !pin) return !pin_ && !pin;
-    return pin_->Equals(*pin);
+    return pin_->Equals(pin->value());
   }
 
   Pkcs11Api& api() { return *api_; }
@@ -196,8 +214,9 @@ class Token {
 
   std::shared_ptr<Pkcs11Api> api_;
   CK_SLOT_ID slot_;
+  std::string login_name_;
   std::string description_;
-  std::unique_ptr<SecretString> pin_;
+  std::optional<SecretString> pin_;
   size_t max_sessions_;
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -326,19 +345,60 @@ Result<ossl::PKey> PublicKeyFromToken(Token& token, CK_SESSION_HANDLE s, CK_OBJE
 // The Token holds the PIN from here on; the URI kept with a key must not.
 void ForgetPin(Pkcs11Uri& uri) {
   if (uri.pin_value) {
-    OPENSSL_cleanse(uri.pin_value->data(), uri.pin_value->size());
+    Wipe(*uri.pin_value);
     uri.pin_value.reset();
   }
 }
 
-Result<std::string> ReadPin(const Pkcs11Uri& uri) {
-  if (uri.pin_value) return *uri.pin_value;
+// The PIN of the URI, written straight into `pin` (a Result<std::string> would leave copies in
+// moved-from strings that nobody wipes).
+Status ReadPin(const Pkcs11Uri& uri, SecretString* pin) {
+  if (uri.pin_value) {
+    pin->Assign(*uri.pin_value);
+    return Ok();
+  }
   auto text = ReadFileBounded(*uri.pin_source, 1024);
   if (!text) return std::move(text).error().WithContext("pkcs11 URI pin-source");
-  std::string pin = text->substr(0, text->find_first_of("\r\n"));
-  OPENSSL_cleanse(text->data(), text->size());
-  if (pin.empty()) return InvalidArgument("pkcs11 URI pin-source " + *uri.pin_source + " is empty");
-  return pin;
+  pin->Assign(std::string_view(*text).substr(0, text->find_first_of("\r\n")));
+  Wipe(*text);
+  if (pin->empty()) return InvalidArgument("pkcs11 URI pin-source " + *uri.pin_source + " is empty");
+  return Ok();
+}
+
+// The one token a URI selects in a module.
+struct TokenMatch {
+  CK_SLOT_ID slot = 0;
+  std::string serial;  // CK_TOKEN_INFO.serialNumber without padding
+  bool login_required = false;
+};
+
+Result<TokenMatch> FindToken(Pkcs11Api& api, const Pkcs11Uri& uri) {
+  std::vector<CK_SLOT_ID> slots;
+  CK_RV rv = api.GetSlotList(&slots);
+  if (rv != CKR_OK) {
+    return Unavailable("PKCS#11 module " + uri.module_path + ": listing slots failed: " + ReturnValueName(rv));
+  }
+  std::vector<TokenMatch> matches;
+  for (CK_SLOT_ID slot : slots) {
+    CK_TOKEN_INFO info{};
+    if (api.GetTokenInfo(slot, &info) != CKR_OK) continue;
+    if (!(info.flags & CKF_TOKEN_INITIALIZED)) continue;
+    const std::string serial = Trimmed(info.serialNumber, sizeof info.serialNumber);
+    if (uri.slot_id && *uri.slot_id != slot) continue;
+    if (uri.token && *uri.token != Trimmed(info.label, sizeof info.label)) continue;
+    if (uri.serial && *uri.serial != serial) continue;
+    if (uri.manufacturer && *uri.manufacturer != Trimmed(info.manufacturerID, sizeof info.manufacturerID)) continue;
+    if (uri.model && *uri.model != Trimmed(info.model, sizeof info.model)) continue;
+    matches.push_back(TokenMatch{slot, serial, (info.flags & CKF_LOGIN_REQUIRED) != 0});
+  }
+  // The message does not list the module's tokens: a namespaced Issuer may name a module other
+  // issuers' tokens are in, and their labels are not its business.
+  if (matches.empty()) return NotFound("no " + uri.TokenDescription() + " in PKCS#11 module " + uri.module_path);
+  if (matches.size() > 1) {
+    return InvalidArgument(std::to_string(matches.size()) + " tokens match " + uri.TokenDescription() +
+                           "; add \"serial\" or \"slot-id\" to the URI");
+  }
+  return matches.front();
 }
 
 }  // namespace
@@ -499,83 +559,46 @@ Result<KeyCustody> Pkcs11Key::Custody() {
 Pkcs11Backend::Pkcs11Backend(Options options) : options_(options), loader_(LoadModule) {}
 
 Result<std::shared_ptr<Token>> Pkcs11Backend::OpenToken(const Pkcs11Uri& uri) {
-  std::optional<std::string> pin;
+  std::optional<SecretString> pin;
   if (uri.pin_value || uri.pin_source) {
-    CW_ASSIGN_OR_RETURN(std::string p, ReadPin(uri));
-    pin = p;
-    OPENSSL_cleanse(p.data(), p.size());
+    pin.emplace();
+    CW_RETURN_IF_ERROR(ReadPin(uri, &*pin));
   }
-  auto wipe = [&] {
-    if (pin) OPENSSL_cleanse(pin->data(), pin->size());
-  };
-  auto module = loader_(uri.module_path);
-  if (!module) {
-    wipe();
-    return std::move(module).error();
-  }
-  std::shared_ptr<Pkcs11Api> api = *module;
-
-  std::vector<CK_SLOT_ID> slots;
-  CK_RV rv = api->GetSlotList(&slots);
-  if (rv != CKR_OK) {
-    wipe();
-    return Unavailable("PKCS#11 module " + uri.module_path + ": listing slots failed: " + ReturnValueName(rv));
-  }
-  std::vector<CK_SLOT_ID> matches;
-  std::vector<std::string> seen;
-  bool login_required = false;
-  for (CK_SLOT_ID slot : slots) {
-    CK_TOKEN_INFO info{};
-    if (api->GetTokenInfo(slot, &info) != CKR_OK) continue;
-    std::string label = Trimmed(info.label, sizeof info.label);
-    if (!(info.flags & CKF_TOKEN_INITIALIZED)) continue;
-    seen.push_back("\"" + label + "\"");
-    if (uri.slot_id && *uri.slot_id != slot) continue;
-    if (uri.token && *uri.token != label) continue;
-    if (uri.serial && *uri.serial != Trimmed(info.serialNumber, sizeof info.serialNumber)) continue;
-    if (uri.manufacturer && *uri.manufacturer != Trimmed(info.manufacturerID, sizeof info.manufacturerID)) continue;
-    if (uri.model && *uri.model != Trimmed(info.model, sizeof info.model)) continue;
-    matches.push_back(slot);
-    login_required = info.flags & CKF_LOGIN_REQUIRED;
-  }
-  if (matches.empty()) {
-    wipe();
-    std::sort(seen.begin(), seen.end());
-    std::string list;
-    for (const auto& s : seen) list += (list.empty() ? "" : ", ") + s;
-    return NotFound("no " + uri.TokenDescription() + " in PKCS#11 module " + uri.module_path +
-                    (list.empty() ? " (it has no initialised tokens)" : " (tokens found: " + list + ")"));
-  }
-  if (matches.size() > 1) {
-    wipe();
-    return InvalidArgument(std::to_string(matches.size()) + " tokens match " + uri.TokenDescription() +
-                           "; add \"serial\" or \"slot-id\" to the URI");
-  }
-  if (login_required && !pin) {
+  CW_ASSIGN_OR_RETURN(std::shared_ptr<Pkcs11Api> api, loader_(uri.module_path));
+  CW_ASSIGN_OR_RETURN(TokenMatch match, FindToken(*api, uri));
+  if (match.login_required && !pin) {
     return PermissionDenied(uri.TokenDescription() + " requires login: add \"pin-source\" or \"pin-value\" to the URI");
   }
 
-  const std::string cache_key = uri.module_path + "#" + std::to_string(matches[0]);
+  // The token as the module file, serial number and slot name it, whatever the URI's spelling.
+  std::string login_name = match.serial + "#" + std::to_string(match.slot);
+  const std::string cache_key = api->module_identity() + "/" + login_name;
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto existing = tokens_[cache_key].lock()) {
     // PKCS#11 login state is per token for the whole process: a second user of the token must
     // hold the same PIN, or it would ride on the first one's login.
-    bool same = existing->PinMatches(pin);
-    wipe();
-    if (!same) {
+    if (!existing->PinMatches(pin)) {
       return PermissionDenied("PKCS#11 login to " + uri.TokenDescription() +
                               " refused: the PIN differs from the one this process is logged in with (the PIN is wrong)");
     }
     return existing;
   }
-  auto token = std::make_shared<Token>(api, matches[0], uri.TokenDescription(), pin,
+  auto token = std::make_shared<Token>(api, match.slot, std::move(login_name), uri.TokenDescription(), std::move(pin),
                                        options_.max_sessions_per_token);
-  wipe();
   // Log in now, so a wrong PIN is reported when the key is loaded rather than at first use.
   auto lease = token->Acquire();
   if (!lease) return std::move(lease).error();
   tokens_[cache_key] = token;
   return token;
+}
+
+Result<std::string> Pkcs11Backend::TokenIdentity(const KeyUri& key_uri) {
+  CW_ASSIGN_OR_RETURN(Pkcs11Uri uri, Pkcs11Uri::FromKeyUri(key_uri));
+  ForgetPin(uri);
+  CW_ASSIGN_OR_RETURN(std::shared_ptr<Pkcs11Api> api, loader_(uri.module_path));
+  CW_ASSIGN_OR_RETURN(TokenMatch match, FindToken(*api, uri));
+  return "pkcs11:" + api->module_identity() + "/" +
+         (match.serial.empty() ? "slot-" + std::to_string(match.slot) : PercentEncode(match.serial, ""));
 }
 
 Result<std::shared_ptr<SigningKey>> Pkcs11Backend::Load(const KeyUri& key_uri) {

@@ -1,9 +1,16 @@
 // The `pkcs11:` key backend: CA keys inside an HSM (SoftHSM2 in tests), never extractable.
 //
-// One Token per (module, slot) is shared by every key on it: it holds the PIN, logs in, and
-// keeps a pool of sessions so signing scales across threads. A session that fails with a
-// session or device error is dropped with every idle one, and the call is retried on a fresh,
-// logged-in session; a key handle that went stale is looked up again.
+// One Token per token is shared by every key on it: it holds the PIN, logs in, and keeps a pool
+// of sessions so signing scales across threads. A token is identified by the file of its module
+// (device and inode, see file_identity.h), its serial number and its slot, never by how a URI
+// spells them, so every spelling of one token reaches one Token and its PIN check. A session that
+// fails with a session or device error is dropped with every idle one, and the call is retried
+// on a fresh, logged-in session; a key handle that went stale is looked up again.
+//
+// PKCS#11 login state is per token for the whole process. A C_Login that answers
+// CKR_USER_ALREADY_LOGGED_IN is accepted only when this process logged in to that token with
+// the same PIN (LoginRecord in pkcs11_api.h); otherwise the caller would ride on another
+// issuer's login.
 #pragma once
 
 #include <functional>
@@ -45,6 +52,8 @@ class Pkcs11Key final : public SigningKey {
 
   Result<KeyCustody> Custody();
   CK_SLOT_ID slot_id() const;
+  // Which Token object the key signs through: equal for keys that share one token's login.
+  const Token* TokenForTest() const { return token_.get(); }
 
  private:
   Result<CK_OBJECT_HANDLE> RefindHandle();
@@ -58,7 +67,7 @@ class Pkcs11Key final : public SigningKey {
   CK_OBJECT_HANDLE handle_;
 };
 
-class Pkcs11Backend final : public KeyBackend {
+class Pkcs11Backend final : public KeyBackend, public TokenIdentifier {
  public:
   using ModuleLoader = std::function<Result<std::shared_ptr<Pkcs11Api>>(const std::string& path)>;
 
@@ -73,6 +82,12 @@ class Pkcs11Backend final : public KeyBackend {
   Result<std::shared_ptr<SigningKey>> Load(const KeyUri& uri) override;
   Result<std::shared_ptr<SigningKey>> Create(const KeyUri& uri, const KeySpec& spec) override;
 
+  // signer::TokenIdentifier
+  // "pkcs11:<dev>:<ino>/<serial>": the module file and the token's serial number
+  // (CK_TOKEN_INFO.serialNumber, percent-encoded; "slot-<id>" for a token without one). Loads
+  // the module and reads token information; never reads the PIN or logs in.
+  Result<std::string> TokenIdentity(const KeyUri& uri) override;
+
   // Tests wrap the real module to inject faults.
   void SetModuleLoaderForTest(ModuleLoader loader) { loader_ = std::move(loader); }
 
@@ -82,7 +97,7 @@ class Pkcs11Backend final : public KeyBackend {
   Options options_;
   ModuleLoader loader_;
   std::mutex mutex_;
-  std::map<std::string, std::weak_ptr<Token>> tokens_;  // by module path + slot
+  std::map<std::string, std::weak_ptr<Token>> tokens_;  // by module identity + serial + slot
 };
 
 }  // namespace certwright::signer::pkcs11

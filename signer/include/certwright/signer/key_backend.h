@@ -9,6 +9,9 @@
 //   auto key = registry.LoadOrCreate(uri_text, KeySpec::EcdsaP256());
 //
 // Backends are thread-safe and cache what is costly to open (modules, sessions, clients).
+//
+// Optional abilities are separate small interfaces a backend may also implement (STYLE.md §2);
+// the registry finds them with dynamic_cast. Today: TokenIdentifier.
 #pragma once
 
 #include <functional>
@@ -18,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "certwright/signer/file_identity.h"
 #include "certwright/signer/key.h"
 #include "certwright/signer/key_uri.h"
 #include "certwright/signer/result.h"
@@ -37,6 +41,18 @@ class KeyBackend {
   virtual Result<std::shared_ptr<SigningKey>> Create(const KeyUri& uri, const KeySpec& spec) = 0;
 };
 
+// An optional ability: backends whose keys live on tokens that keep state per token (a PIN
+// retry counter, one login shared by the process) say which token a URI names. The identity is
+// the same for every spelling of the URI (percent-encoding, module path aliases such as symlinks
+// or "//", selecting the token by label, serial or slot) and differs between tokens, so callers
+// can key per-token state by it, such as back-off against PIN guessing.
+class TokenIdentifier {
+ public:
+  virtual ~TokenIdentifier() = default;
+  // Reads no PIN and does not log in. Errors as Load's for a token that is not there.
+  virtual Result<std::string> TokenIdentity(const KeyUri& uri) = 0;
+};
+
 class KeyBackendRegistry {
  public:
   void Register(std::unique_ptr<KeyBackend> backend);
@@ -51,6 +67,10 @@ class KeyBackendRegistry {
   // which happened. An existing key of another type is an error, not replaced.
   Result<std::shared_ptr<SigningKey>> LoadOrCreate(std::string_view uri, const KeySpec& spec,
                                                    bool* created = nullptr) const;
+  // The identity of the token the URI's key is on ("pkcs11:<dev>:<ino>/<serial>"), from a
+  // backend that is a TokenIdentifier; kInvalidArgument for backends that are not ("file:",
+  // "awskms:"), and the backend's error when the token is not there.
+  Result<std::string> TokenIdentity(std::string_view uri) const;
 
  private:
   std::map<std::string, std::unique_ptr<KeyBackend>, std::less<>> backends_;
