@@ -68,7 +68,8 @@ spec:
   privateKey: {algorithm: RSA, size: 2048}
   issuerRef: {name: kms}
 YAML
-start_controller
+# A namespaced Issuer may name only the KMS endpoints the admin allowed (docs/policy.md, "Custody").
+start_controller --issuer-kms-endpoints "$ENDPOINT"
 wait_for 60 "the awsKMS Issuer is Ready" has_condition issuers.certwright.dev/kms Ready True KeyVerified
 check_contains "its message names the key (redacted) and the CA" "awskms:key-id=alias" condition issuers.certwright.dev/kms Ready message
 check "no secret appears in the Issuer's status" bash -c "! kubectl -n $NS get issuers.certwright.dev/kms -o yaml | grep -qF -- '$SECRET_KEY'"

@@ -120,8 +120,9 @@ check "no expirationSeconds: the default of one year (lifetime $secs s)" bash -c
   "[ $secs -ge $((365 * 86400)) ] && [ $secs -le $((365 * 86400 + 3600)) ]"
 check "a Signed Event names the HSM Issuer" bash -c \
   "kubectl get events -n default --field-selector involvedObject.name=$NS-node,reason=Signed -o jsonpath='{.items[*].note}{.items[*].message}' | grep -q 'Issuer $NS/hsm'"
-check "the audit line names the signer and the pkcs11 backend" \
-  grep -q "csr=$NS-node user=\"[^\"]*\" signer=$KS issuer=Issuer/$NS/hsm backend=pkcs11" "$CONTROLLER_LOG"
+check "the audit record names the door, the signer and the pkcs11 backend" \
+  audit_has door=KubernetesSigner "object=CertificateSigningRequest $NS-node" "details.signerName=$KS" \
+  issuer.kind=Issuer issuer.namespace="$NS" issuer.name=hsm backend=pkcs11 decision=issued
 
 csr node2 "$KS" "/O=system:nodes/CN=system:node:node-2" "IP:10.0.0.12" "digital signature, server auth" 3600
 approve node2

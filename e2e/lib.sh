@@ -406,5 +406,9 @@ kill_controller() {
   CONTROLLER_PID=
 }
 
+# audit_has [--count N] FIELD=VALUE...: an audit record in the controller's log has these fields
+# (dotted paths: door=Certificate, details.reason=Renewing, issuer.kind=ClusterIssuer).
+audit_has() { python3 "$E2E_DIR/audit_has.py" "$CONTROLLER_LOG" "$@"; }
+
 # metrics: the controller's /metrics page.
 metrics() { curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"; }

@@ -189,7 +189,8 @@ csr api "digital signature, client auth"
 wait_for 30 "an approved CSR for issuers.certwright.dev/$NS.ca is signed" signed api
 kubectl get csr "$NS-api" -o jsonpath='{.status.certificate}' | base64 -d >"$WORK/api.crt"
 check "its certificate verifies against the CA" openssl verify -CAfile "$WORK/ca.crt" "$WORK/api.crt"
-check "the controller logged the audit line for it" grep -q "audit: issued certificate front_door=CertificateSigningRequest csr=$NS-api " "$CONTROLLER_LOG"
+check "the controller logged the audit record for it" audit_has door=CertificateSigningRequest \
+  "object=CertificateSigningRequest $NS-api" decision=issued
 csr bad "digital signature, cert sign"
 wait_for 30 "a bad CSR is marked Failed (a status write too)" bash -c "[ \"\$(kubectl get csr $NS-bad -o jsonpath='{.status.conditions[?(@.type==\"Failed\")].reason}')\" = PolicyDenied ]"
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "certwright/controllers/certificatepolicies.h"
 #include "certwright/controllers/certificates.h"
 #include "certwright/controllers/csrsigner.h"
 #include "certwright/controllers/issuers.h"
@@ -50,6 +51,14 @@ const char* kControllerUsage =
     "  --kubernetes-signers-issuer REF    also sign kubernetes.io/kube-apiserver-client and\n"
     "                                     kubernetes.io/kubelet-serving CSRs with this issuer:\n"
     "                                     ClusterIssuer/<name> or Issuer/<namespace>/<name> (default: off)\n"
+    "  --issuer-pkcs11-modules PATHS      comma-separated PKCS#11 modules namespaced Issuers may name, compared\n"
+    "                                     by the file they load (default: the modules ClusterIssuers name, and\n"
+    "                                     SoftHSM2's /usr/lib/softhsm/libsofthsm2.so)\n"
+    "  --issuer-ambient-credentials true|false\n"
+    "                                     let namespaced awsKMS Issuers without credentialsSecretRef use the\n"
+    "                                     controller's own AWS credentials (default false)\n"
+    "  --issuer-kms-endpoints URLS        comma-separated KMS endpoints namespaced Issuers may name (default:\n"
+    "                                     none; they use their region's AWS endpoint)\n"
     "  --log-level LEVEL                  debug, info, warn, error (default info)\n"
     "  --log-format text|json             one JSON object per line with json (default text)\n";
 
@@ -110,13 +119,43 @@ std::string Identity() {
   return std::string(host) + "_" + suffix;
 }
 
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// The ClusterIssuers' PKCS#11 modules, read through a function set once the IssuerController
+// exists (the custody rules are made before it).
+class IssuerModules {
+ public:
+  void Set(std::function<std::vector<std::string>()> f) {
+    std::lock_guard lock(mutex_);
+    f_ = std::move(f);
+  }
+  std::vector<std::string> Get() const {
+    std::lock_guard lock(mutex_);
+    return f_ ? f_() : std::vector<std::string>{};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::function<std::vector<std::string>()> f_;
+};
+
 }  // namespace
 
 int RunController(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args,
                             {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
                              "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
-                             "log-level", "log-format", "kubernetes-signers-issuer", "cluster-issuer-selector"},
+                             "log-level", "log-format", "kubernetes-signers-issuer", "cluster-issuer-selector",
+                             "issuer-pkcs11-modules", "issuer-ambient-credentials", "issuer-kms-endpoints"},
                             {"help"});
   if (!flags.ok()) {
     std::cerr << "certwright: error: " << flags.error().message() << "\n" << kControllerUsage;
@@ -166,6 +205,32 @@ int RunController(const std::vector<std::string>& args) {
     }
     csr_options.kubernetes_signers_issuer = *ref;
   }
+  issuance::CustodyRules custody;
+  custody.kubernetes_signers_issuer = csr_options.kubernetes_signers_issuer;
+  if (auto modules = flags->Get("issuer-pkcs11-modules")) {
+    custody.pkcs11_modules = SplitList(*modules);
+    for (const auto& m : *custody.pkcs11_modules) {
+      if (m.empty() || m.front() != '/') {
+        std::cerr << "certwright: error: --issuer-pkcs11-modules: \"" << m << "\" is not an absolute path\n";
+        return kExitUsage;
+      }
+    }
+  }
+  const std::string ambient = flags->Get("issuer-ambient-credentials").value_or("false");
+  if (ambient != "true" && ambient != "false") {
+    std::cerr << "certwright: error: --issuer-ambient-credentials must be true or false\n";
+    return kExitUsage;
+  }
+  custody.ambient_credentials = ambient == "true";
+  if (auto endpoints = flags->Get("issuer-kms-endpoints")) {
+    custody.kms_endpoints = SplitList(*endpoints);
+    for (const auto& e : custody.kms_endpoints) {
+      if (e.rfind("https://", 0) != 0 && e.rfind("http://", 0) != 0) {
+        std::cerr << "certwright: error: --issuer-kms-endpoints: \"" << e << "\" is not an http or https URL\n";
+        return kExitUsage;
+      }
+    }
+  }
   const char* pod_ns = std::getenv("POD_NAMESPACE");
   const std::string cluster_ns =
       flags->Get("cluster-resource-namespace").value_or(pod_ns != nullptr && *pod_ns ? pod_ns : "certwright");
@@ -202,10 +267,16 @@ int RunController(const std::vector<std::string>& args) {
   ctx.watch_namespace = flags->Get("namespace").value_or("");
   ctx.cluster_issuer_selector = flags->Get("cluster-issuer-selector").value_or("");
   ctx.workers = workers;
+  // Filled in below, once the IssuerController can list the ClusterIssuers' modules.
+  IssuerModules cluster_modules;
+  custody.cluster_issuer_modules = [&cluster_modules] { return cluster_modules.Get(); };
+  ctx.issuance = std::make_shared<issuance::IssuanceService>(issuance::IssuanceService::Options{.custody = custody});
 
   auto store = std::make_shared<controllers::IssuerStore>();
   auto secrets = controllers::MakeSecretInformer(*client, ctx.watch_namespace);
+  controllers::CertificatePolicyController policies(ctx, ctx.issuance);
   controllers::IssuerController issuers(ctx, store, *secrets);
+  cluster_modules.Set([&issuers] { return issuers.ClusterIssuerModules(); });
   controllers::CertificateController certificates(ctx, store, *secrets, issuers);
   controllers::CsrSigner csr_signer(ctx, store, issuers, csr_options);
 
@@ -222,16 +293,19 @@ int RunController(const std::vector<std::string>& args) {
   }
 
   secrets->Start();
+  policies.StartInformers();
   issuers.StartInformers();
   certificates.StartInformers();
   csr_signer.StartInformers();
   const auto sync_timeout = std::chrono::minutes(5);
-  if (!secrets->WaitForSync(sync_timeout) || !issuers.WaitForSync(sync_timeout) ||
+  if (!secrets->WaitForSync(sync_timeout) || !policies.WaitForSync(sync_timeout) || !issuers.WaitForSync(sync_timeout) ||
       !certificates.WaitForSync(sync_timeout) || !csr_signer.WaitForSync(sync_timeout)) {
     std::cerr << "certwright: error: caches did not sync within 5 minutes; is the API server reachable and are "
                  "the CRDs installed (kubectl apply -f crds/)?\n";
     return kExitFailure;
   }
+  // No door signs before the policies in force are known.
+  policies.Publish();
   synced = true;
   spdlog::info("caches synced: {} Secrets, watching {}", secrets->Keys().size(),
                ctx.watch_namespace.empty() ? std::string("all namespaces") : "namespace " + ctx.watch_namespace);
@@ -243,6 +317,7 @@ int RunController(const std::vector<std::string>& args) {
     spdlog::info("{} is leading: starting controllers", identity);
     // Issuers first. Certificates whose issuer has not been checked yet wait for it (the
     // IssuerStore enqueues them), rather than reporting it missing.
+    policies.StartWorkers();
     issuers.StartWorkers();
     certificates.StartWorkers();
     csr_signer.StartWorkers();
@@ -284,6 +359,7 @@ int RunController(const std::vector<std::string>& args) {
   csr_signer.Stop();
   certificates.Stop();
   issuers.Stop();
+  policies.Stop();
   if (elector) elector->Stop();
   secrets->Stop();
   ctx.events->Flush();

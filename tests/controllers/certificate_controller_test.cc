@@ -57,7 +57,7 @@ class ControllersTest : public ::testing::Test {
     ctx_.watch_namespace = env_.ns();
     ctx_.cluster_resource_namespace = env_.ns();
     ctx_.workers = 2;
-
+    ctx_.issuance = std::make_shared<issuance::IssuanceService>(issuance::IssuanceService::Options{});
   }
 
   void ApplyCrdsOnce() {

@@ -65,16 +65,26 @@ TEST_F(EvaluateTest, TakesNamesFromTheRequestAndUsagesFromTheSpec) {
   EXPECT_FALSE(tmpl->is_ca);
 }
 
-TEST_F(EvaluateTest, ClampsExpirationSecondsToTenMinutesAndTheIssuersMaximum) {
+TEST_F(EvaluateTest, TakesExpirationSecondsAsAskedAndDefaultsToOneYear) {
+  // The 600 s floor, maxDuration and the CA's end are the issuance service's (tests/issuance).
   Request r = Make("web", {"DNS:web.example.com"}, {"digital signature", "client auth"});
   r.expiration_seconds = 60;
-  EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 600s);
+  EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 60s);
   r.expiration_seconds = 90 * 24 * 3600;
-  limits_.max_duration = 720h;
-  EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 720h);
+  EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 90 * 24h);
   r.expiration_seconds.reset();
-  limits_.max_duration.reset();
   EXPECT_EQ(Evaluate(issuer_, r, limits_)->duration, 8760h) << "kube-controller-manager's default: one year";
+}
+
+TEST_F(EvaluateTest, KubernetesSignersKeepOnlyTheSubjectAttributesKubeControllerManagerCopies) {
+  auto key = testing::GenerateTestKey(signer::KeySpec::EcdsaP256());
+  Request r;
+  r.request_pem = testing::MakeCsrPem(key.get(), "alice", {});
+  r.usages = {"digital signature", "client auth"};
+  SignerTarget client{SignerTarget::Kind::kKubernetesClient, "", ""};
+  auto tmpl = Evaluate(client, r, limits_);
+  ASSERT_TRUE(tmpl.ok()) << tmpl.error().message();
+  EXPECT_EQ(tmpl->subject.ToString(), "CN=alice");
 }
 
 struct Row {

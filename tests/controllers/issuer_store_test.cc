@@ -60,18 +60,13 @@ TEST(FailureBackoff, WaitsFiveSecondsDoublingToAnHourAndClearsOnSuccess) {
   EXPECT_EQ(backoff.Wait("token", t0), std::nullopt);
 }
 
-TEST(TokenIdentity, NamesTheTokenNotTheObject) {
-  api::Pkcs11IssuerSpec a;
-  a.module_path = "/usr/lib/softhsm/libsofthsm2.so";
-  a.key_uri = "pkcs11:token=ca;object=issuing";
-  api::Pkcs11IssuerSpec b = a;
-  b.key_uri = "pkcs11:object=guess;token=ca";
-  EXPECT_EQ(TokenIdentity(a), TokenIdentity(b)) << "a guesser varying the object still hits the same back-off";
-  b.key_uri = "pkcs11:token=other;object=issuing";
-  EXPECT_NE(TokenIdentity(a), TokenIdentity(b));
-  b = a;
-  b.module_path = "/opt/vendor/lib.so";
-  EXPECT_NE(TokenIdentity(a), TokenIdentity(b));
+TEST(FailureBackoff, StaysBoundedWhateverManyKeysFail) {
+  FailureBackoff backoff;
+  const auto t0 = std::chrono::system_clock::from_time_t(1'800'000'000);
+  for (size_t i = 0; i < FailureBackoff::kMaxEntries * 3; ++i) backoff.Failed("token " + std::to_string(i), t0);
+  EXPECT_EQ(backoff.size(), FailureBackoff::kMaxEntries);
+  EXPECT_NE(backoff.Wait("token " + std::to_string(FailureBackoff::kMaxEntries * 3 - 1), t0), std::nullopt)
+      << "the newest failure is remembered";
 }
 
 TEST(CertificateBackoff, DoublesFromFiveSecondsUpToTenMinutes) {

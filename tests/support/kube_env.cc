@@ -92,7 +92,8 @@ void ApplyCrds(kube::Client& client) {
   const std::string src = CERTWRIGHT_SOURCE_DIR;
   const std::string cmd = "kubectl apply --server-side --force-conflicts --field-manager=certwright-tests -f " + src +
                           "/crds/ && kubectl wait --for=condition=Established --timeout=60s "
-                          "crd/certificates.certwright.dev crd/issuers.certwright.dev crd/clusterissuers.certwright.dev";
+                          "crd/certificates.certwright.dev crd/issuers.certwright.dev crd/clusterissuers.certwright.dev "
+                          "crd/certificatepolicies.certwright.dev";
   std::string out;
   const int code = RunCommand(cmd, &out);
   ASSERT_EQ(code, 0) << cmd << ":\n" << out;

@@ -139,6 +139,12 @@ Result<IssuerSpec> ParseIssuerSpec(const Json& json) {
   if (spec.max_duration && spec.min_duration && *spec.min_duration > *spec.max_duration) {
     return f.Invalid("minDuration", "minDuration must not be longer than maxDuration");
   }
+  auto policy = f.String("policy", "Optional");
+  if (!policy.ok()) return std::move(policy).error();
+  if (*policy != "Optional" && *policy != "Required") {
+    return f.Invalid("policy", "Unsupported value: \"" + *policy + "\": supported values: \"Optional\", \"Required\"");
+  }
+  spec.policy_required = *policy == "Required";
   return spec;
 }
 

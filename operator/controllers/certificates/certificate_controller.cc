@@ -49,6 +49,25 @@ std::optional<unsigned long long> ResourceVersionNumber(const kube::Json& object
   return std::stoull(rv);
 }
 
+// What a namespace is told of a ClusterIssuer's trouble. Its not-Ready message and backend errors
+// name its Secrets, KMS ARNs and account ids, which are the cluster admin's business: the detail
+// stays on the ClusterIssuer and in the controller's log.
+std::string NamespaceView(const std::string& kind, const std::string& name, const std::string& message) {
+  if (kind != "ClusterIssuer") return message;
+  return "ClusterIssuer " + name + " is not ready; a cluster admin finds why in its status (kubectl describe "
+         "clusterissuer " + name + ")";
+}
+
+std::string IssuanceErrorForNamespace(const IssuerHandle& issuer, const Error& e) {
+  // Policy and template errors are about the request, and say nothing of the issuer's setup.
+  if (issuer.kind != "ClusterIssuer" || e.kind() == ErrorKind::kPolicyDenied ||
+      e.kind() == ErrorKind::kInvalidArgument) {
+    return e.message();
+  }
+  return "signing with ClusterIssuer " + issuer.name + " failed (" + ErrorKindName(e.kind()) +
+         "); a cluster admin finds the cause in the controller's log";
+}
+
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
@@ -269,7 +288,8 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     const std::string what = spec->issuer_ref.kind + " " +
                              (spec->issuer_ref.kind == "Issuer" ? ns + "/" : std::string()) + spec->issuer_ref.name;
     CW_RETURN_IF_ERROR(not_ready(why ? "IssuerNotReady" : "IssuerNotFound",
-                                 why ? *why : what + " does not exist (or has not been checked yet)"));
+                                 why ? NamespaceView(spec->issuer_ref.kind, spec->issuer_ref.name, *why)
+                                     : what + " does not exist (or has not been checked yet)"));
     return kube::ReconcileResult::Done();  // the IssuerStore enqueues us when the issuer changes
   }
 
@@ -324,7 +344,7 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
   }
 
   const auto started = std::chrono::steady_clock::now();
-  auto issued = Issue(certificate, *spec, *issuer, secret.get());
+  auto issued = Issue(certificate, *spec, issuer, secret.get(), trigger->reason);
   const std::chrono::duration<double> latency = std::chrono::steady_clock::now() - started;
   if (ctx_.metrics) ctx_.metrics->ObserveIssuance(issuer_kind, issuer_name, issuer->backend, issued.ok(), latency);
 
@@ -339,7 +359,7 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     status["failedIssuanceAttempts"] = attempts;
     status["lastFailureTime"] = api::FormatTime(now);
     const std::string message = "Issuance failed (attempt " + std::to_string(attempts) + ", next in " +
-                                FormatDuration(Backoff(attempts)) + "): " + e.message();
+                                FormatDuration(Backoff(attempts)) + "): " + IssuanceErrorForNamespace(*issuer, e);
     conditions.Set({"Issuing", "False", "Failed", message}, generation, now);
     const bool valid_now = state.leaf && state.key &&
                            EVP_PKEY_eq(X509_get0_pubkey(state.leaf.get()), state.key.get()) == 1 &&
@@ -348,7 +368,7 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
       conditions.Set({"Ready", "False", "IssuanceFailed", message}, generation, now);
     }
     Record(certificate, true, "IssuanceFailed", "Issue", message);
-    spdlog::warn("Certificate {}: {}", key, message);
+    spdlog::warn("Certificate {}: issuance failed (attempt {}): {}", key, attempts, e.message());
     CW_RETURN_IF_ERROR(WriteStatus(certificate, status));
     if (ctx_.metrics) {
       ctx_.metrics->SetCertificate(ns, name, issuer_kind, issuer_name, secret_not_after, valid_now ? "True" : "False");
@@ -376,12 +396,6 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
                            api::FormatTime(cert.not_after) + ", revision " + std::to_string(revision);
   const bool renewal = trigger->reason == "Renewing" || trigger->reason == "Expired";
   Record(certificate, false, revision == 1 ? "Issued" : renewal ? "Renewed" : "Reissued", "Issue", note);
-  spdlog::info(
-      "audit: issued certificate front_door=Certificate certificate={} issuer={} backend={} subject=\"{}\" "
-      "dns=[{}] ip=[{}] serial={} not_before={} not_after={} reason={}",
-      key, issuer_key, issuer->backend, api::SubjectOf(*spec).ToString(), JoinNames(spec->dns_names),
-      JoinNames(spec->ip_addresses), cert.serial_hex, api::FormatTime(cert.not_before), api::FormatTime(cert.not_after),
-      trigger->reason);
   if (ctx_.metrics) {
     ctx_.metrics->SetCertificate(ns, name, issuer_kind, issuer_name,
                                  std::chrono::duration<double>(cert.not_after.time_since_epoch()).count(), "True");
@@ -392,25 +406,12 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
 
 Result<CertificateController::Issued> CertificateController::Issue(const kube::Json& certificate,
                                                                    const api::CertificateSpec& spec,
-                                                                   const IssuerHandle& issuer,
-                                                                   const kube::Json* secret) {
+                                                                   std::shared_ptr<const IssuerHandle> issuer,
+                                                                   const kube::Json* secret,
+                                                                   const std::string& reason) {
   const std::string ns = api::StringAt(certificate["metadata"], "namespace");
   const std::string name = api::StringAt(certificate["metadata"], "name");
   CW_ASSIGN_OR_RETURN(signer::CertificateTemplate tmpl, api::TemplateOf(spec));
-
-  // The issuer's limits on lifetime: a longer request is shortened, a shorter one refused.
-  const auto& limits = issuer.spec;
-  if (limits.min_duration && tmpl.duration < *limits.min_duration) {
-    return PolicyDenied("spec.duration " + FormatDuration(tmpl.duration) + " is shorter than the minDuration " +
-                        FormatDuration(*limits.min_duration) + " of " + issuer.kind + " " + issuer.name);
-  }
-  if (limits.max_duration && tmpl.duration > *limits.max_duration) tmpl.duration = *limits.max_duration;
-  if (issuer.ca) {
-    // Never past the CA's own end (cert-manager truncates the same way).
-    const auto left = std::chrono::duration_cast<std::chrono::seconds>(issuer.ca->not_after() - ctx_.clock->Now());
-    if (left <= std::chrono::seconds(0)) return Unavailable("the CA certificate of " + issuer.kind + " " + issuer.name + " has expired");
-    if (tmpl.duration > left) tmpl.duration = left;
-  }
 
   // The private key: kept under rotationPolicy Never when it is still of the kind asked for.
   ossl::PKey key;
@@ -420,20 +421,30 @@ Result<CertificateController::Issued> CertificateController::Issue(const kube::J
       if (auto existing = signer::ParsePrivateKey(*pem); existing.ok()) {
         if (auto kind = signer::KeySpecOf(existing->get()); kind.ok() && *kind == wanted) key = std::move(*existing);
       }
+      OPENSSL_cleanse(pem->data(), pem->size());
     }
   }
   if (!key) {
     CW_ASSIGN_OR_RETURN(key, signer::GenerateKey(wanted));
   }
 
-  Result<signer::IssuedCertificate> issued = Internal("unset");
-  if (issuer.ca) {
-    issued = issuer.ca->Issue(tmpl, key.get());
-  } else {
-    CW_ASSIGN_OR_RETURN(auto self, signer::SigningKeyFromPKey(ossl::Share(key.get()), "self"));
-    issued = signer::SelfSign(*self, tmpl);
+  // Signed through the one door: custody, CertificatePolicy, the issuer's and policy's limits on
+  // lifetime, the CA's end, then the signature and the audit record.
+  issuance::IssuanceRequest request;
+  request.door = issuance::Door::kCertificate;
+  request.ns = ns;
+  request.name = name;
+  request.object = "Certificate " + ns + "/" + name;
+  request.issuer = issuer;
+  request.tmpl = std::move(tmpl);
+  request.audit_details = {{"reason", reason}};
+  CW_ASSIGN_OR_RETURN(request.subject_key, signer::SubjectPublicKey::FromPKey(key.get()));
+  if (!issuer->ca) {
+    CW_ASSIGN_OR_RETURN(request.self_key, signer::SigningKeyFromPKey(ossl::Share(key.get()), "self"));
   }
-  if (!issued.ok()) return std::move(issued).error().WithContext("signing with " + issuer.kind + " " + issuer.name);
+  auto issuance = ctx_.issuance->Issue(request);
+  if (!issuance.ok()) return std::move(issuance).error();
+  signer::IssuedCertificate* issued = &issuance->certificate;
   CW_ASSIGN_OR_RETURN(std::string key_pem, EncodePrivateKey(key.get(), spec.private_key.encoding));
 
   // The Secret: what is there (labels, annotations, other data keys) plus ours, in one request.
@@ -461,7 +472,7 @@ Result<CertificateController::Issued> CertificateController::Issue(const kube::J
   annotations[api::annotations::kEmailSans] = JoinNames(spec.email_addresses);
   annotations[api::annotations::kSerial] = issued->serial_hex;
   annotations[api::annotations::kSpecHash] = api::SpecHash(spec);
-  annotations[api::annotations::kIssuerCaHash] = issuer.ca_sha256;
+  annotations[api::annotations::kIssuerCaHash] = issuer->ca_sha256;
   object["type"] = secret != nullptr ? secret->value("type", "kubernetes.io/tls") : "kubernetes.io/tls";
   kube::Json& data = object["data"];
   if (!data.is_object()) data = kube::Json::object();

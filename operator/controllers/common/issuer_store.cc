@@ -11,6 +11,15 @@ std::optional<std::chrono::nanoseconds> FailureBackoff::Wait(const std::string& 
 
 void FailureBackoff::Failed(const std::string& key, TimePoint now) {
   std::lock_guard lock(mutex_);
+  if (entries_.size() >= kMaxEntries && entries_.find(key) == entries_.end()) {
+    // Bounded: forget the entries whose wait ended longest ago (or, all still waiting, the one
+    // that ends first), so many distinct keys cannot grow the map without end.
+    auto oldest = entries_.begin();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->second.next_allowed < oldest->second.next_allowed) oldest = it;
+    }
+    entries_.erase(oldest);
+  }
   Entry& e = entries_[key];
   e.failures = std::min(e.failures + 1, 30);
   e.next_allowed = now + std::min<std::chrono::seconds>(std::chrono::seconds(5LL << std::min(e.failures - 1, 20)),

@@ -78,13 +78,13 @@ std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client>
     meta.erase("managedFields");
     if (IsManagedSecret(secret)) {
       // What the certificate controller writes again on every update anyway (ca.crt, the
-      // descriptive annotations) need not be cached: about a third of a Secret.
+      // descriptive annotations) need not be cached: about a third of a Secret. The serial stays:
+      // status.serial and revision are judged from it after a lost status write.
       if (secret.contains("data") && secret["data"].is_object()) secret["data"].erase("ca.crt");
       if (meta.contains("annotations") && meta["annotations"].is_object()) {
         for (const char* a : {api::annotations::kIssuerName, api::annotations::kIssuerKind,
                               api::annotations::kIssuerGroup, api::annotations::kCommonName, api::annotations::kAltNames,
-                              api::annotations::kIpSans, api::annotations::kUriSans, api::annotations::kEmailSans,
-                              api::annotations::kSerial}) {
+                              api::annotations::kIpSans, api::annotations::kUriSans, api::annotations::kEmailSans}) {
           meta["annotations"].erase(a);
         }
       }

@@ -17,7 +17,6 @@ namespace {
 
 constexpr std::string_view kIssuerPrefix = "issuers.certwright.dev/";
 constexpr std::string_view kClusterIssuerPrefix = "clusterissuers.certwright.dev/";
-constexpr auto kMinimumDuration = std::chrono::seconds(600);  // certificates.k8s.io documents 10 minutes
 
 bool Contains(const std::vector<std::string>& v, std::string_view x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
@@ -119,14 +118,26 @@ Result<signer::CertificateTemplate> Evaluate(const SignerTarget& target, const R
   signer::CertificateTemplate tmpl = signer::TemplateFromCsr(*csr);
   if (target.kind == SignerTarget::Kind::kKubeletServing) tmpl.uris.clear();
   tmpl.usages = std::move(*usages);
+  // As asked; the issuance service raises it to the 600 s floor and then applies the issuer's
+  // maxDuration (which always wins) and the CA's end.
   auto duration = limits.default_duration;
   if (request.expiration_seconds) {
     if (*request.expiration_seconds <= 0) return InvalidArgument("spec.expirationSeconds must be positive");
-    duration = std::chrono::seconds(*request.expiration_seconds);
+    // Far beyond any lifetime (and ValidateTemplate's 100 years), without overflowing seconds.
+    duration = std::chrono::seconds(std::min<long long>(*request.expiration_seconds, 1LL << 40));
   }
-  if (limits.max_duration && duration > *limits.max_duration) duration = *limits.max_duration;
-  duration = std::max(duration, std::chrono::duration_cast<std::chrono::seconds>(kMinimumDuration));
   tmpl.duration = duration;
+  if (target.kind == SignerTarget::Kind::kKubernetesClient || target.kind == SignerTarget::Kind::kKubeletServing) {
+    // kube-controller-manager's signer copies the subject through Go's pkix.Name, which keeps only
+    // these attributes: anything else a CSR carries is not in its certificates, nor in ours.
+    signer::DistinguishedName subject;
+    for (const auto& [type, value] : tmpl.subject.attributes()) {
+      static const std::set<std::string> kCopied = {"C", "ST", "L", "street", "postalCode", "O", "OU", "CN",
+                                                    "serialNumber"};
+      if (kCopied.count(type)) subject.Add(type, value);
+    }
+    tmpl.subject = std::move(subject);
+  }
   if (auto valid = signer::ValidateTemplate(tmpl); !valid.ok()) return std::move(valid).error().WithContext("spec.request");
   if (parsed != nullptr) *parsed = std::move(*csr);
   return tmpl;
@@ -298,7 +309,11 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
   if (issuer == nullptr) {
     auto why = store_->NotReadyMessage(issuer_key);
     if (!why) return kube::ReconcileResult::RequeueAfter(std::chrono::seconds(1));  // not checked yet
-    CW_RETURN_IF_ERROR(Fail(csr, "IssuerNotReady", *why));
+    CW_RETURN_IF_ERROR(Fail(csr, "IssuerNotReady",
+                            kind == "ClusterIssuer"
+                                ? what + " is not ready; a cluster admin finds why in its status (kubectl describe "
+                                         "clusterissuer " + issuer_name + ")"
+                                : *why));
     return kube::ReconcileResult::Done();
   }
 
@@ -324,37 +339,53 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
   if (spec.contains("expirationSeconds") && spec["expirationSeconds"].is_number_integer()) {
     request.expiration_seconds = spec["expirationSeconds"].get<long long>();
   }
-  csr::Limits limits;
-  limits.max_duration = issuer->spec.max_duration;
   signer::CertificateRequest parsed;
-  auto tmpl = csr::Evaluate(*target, request, limits, &parsed);
+  auto tmpl = csr::Evaluate(*target, request, csr::Limits{}, &parsed);
   if (!tmpl.ok()) {
     const bool policy = tmpl.error().kind() == ErrorKind::kPolicyDenied;
     CW_RETURN_IF_ERROR(Fail(csr, policy ? "PolicyDenied" : "InvalidRequest", tmpl.error().message()));
     return kube::ReconcileResult::Done();
   }
-  if (issuer->spec.min_duration && tmpl->duration < *issuer->spec.min_duration) {
-    CW_RETURN_IF_ERROR(Fail(csr, "PolicyDenied",
-                            "the requested lifetime " + FormatDuration(tmpl->duration) + " is shorter than the minDuration " +
-                                FormatDuration(*issuer->spec.min_duration) + " of " + what));
-    return kube::ReconcileResult::Done();
-  }
-  if (!issuer->ca) {
-    CW_RETURN_IF_ERROR(Fail(csr, "PolicyDenied", what + " is selfSigned: it has no CA key to sign requests with"));
-    return kube::ReconcileResult::Done();
-  }
-  const auto left = std::chrono::duration_cast<std::chrono::seconds>(issuer->ca->not_after() - ctx_.clock->Now());
-  // The issuer is re-checked at its CA's end; until then, wait rather than fail the CSR for good.
-  if (left <= std::chrono::seconds(0)) return Unavailable("the CA certificate of " + what + " has expired");
-  if (tmpl->duration > left) tmpl->duration = left;
 
-  auto issued = issuer->ca->Issue(*tmpl, parsed.subject_key);
-  if (!issued.ok()) {
-    if (ctx_.metrics) ctx_.metrics->SignerError(issuer->backend);
-    if (issued.error().retryable()) return std::move(issued).error().WithContext("signing with " + what);
-    CW_RETURN_IF_ERROR(Fail(csr, "SigningFailed", issued.error().message()));
+  // Signed through the one door: custody, CertificatePolicy, lifetime limits, signature, audit.
+  const bool drop_in = target->kind == csr::SignerTarget::Kind::kKubernetesClient ||
+                       target->kind == csr::SignerTarget::Kind::kKubeletServing;
+  issuance::IssuanceRequest issue;
+  issue.door = drop_in ? issuance::Door::kKubernetesSigner : issuance::Door::kCertificateSigningRequest;
+  std::vector<std::string> groups;
+  for (const auto& g : spec.value("groups", kube::Json::array())) {
+    if (g.is_string()) groups.push_back(g.get<std::string>());
+  }
+  issue.requester = issuance::Requester::FromUser(api::StringAt(spec, "username"), std::move(groups));
+  // An Issuer's CSRs belong to its namespace; a ClusterIssuer's to the requesting ServiceAccount's.
+  issue.ns = kind == "Issuer" ? ns : issue.requester.service_account ? issue.requester.service_account->first : "";
+  issue.name = name;
+  issue.object = "CertificateSigningRequest " + name;
+  issue.issuer = issuer;
+  issue.tmpl = std::move(*tmpl);
+  issue.subject_key = parsed.subject_key;
+  issue.audit_details = {{"signerName", signer_name}};
+  issue.duration_floor = std::chrono::seconds(600);  // certificates.k8s.io documents 10 minutes
+  if (drop_in) issue.default_max_duration = std::chrono::hours(24 * 365);  // kube-controller-manager's default
+  auto issuance = ctx_.issuance->Issue(issue);
+  if (!issuance.ok()) {
+    const Error& e = issuance.error();
+    if (ctx_.metrics && e.kind() != ErrorKind::kPolicyDenied) ctx_.metrics->SignerError(issuer->backend);
+    if (e.retryable()) return std::move(issuance).error();
+    const std::string reason = e.kind() == ErrorKind::kPolicyDenied    ? "PolicyDenied"
+                               : e.kind() == ErrorKind::kInvalidArgument ? "InvalidRequest"
+                                                                         : "SigningFailed";
+    // A ClusterIssuer's backend errors name its setup: the requester gets the kind of failure.
+    std::string message = e.message();
+    if (kind == "ClusterIssuer" && reason == "SigningFailed") {
+      spdlog::warn("CSR {}: signing with {} failed: {}", name, what, e.message());
+      message = "signing with " + what + " failed (" + ErrorKindName(e.kind()) +
+                "); a cluster admin finds the cause in the controller's log";
+    }
+    CW_RETURN_IF_ERROR(Fail(csr, reason, message));
     return kube::ReconcileResult::Done();
   }
+  const signer::IssuedCertificate* issued = &issuance->certificate;
   kube::Json updated = csr;
   updated["status"]["certificate"] = Base64Encode(issued->chain_pem);
   auto written = ctx_.client->UpdateStatus(kube::resources::kCertificateSigningRequests, "", updated);
@@ -368,11 +399,6 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
                         "Signed by " + what + ": serial " + issued->serial_hex + ", valid until " +
                             api::FormatTime(issued->not_after));
   }
-  spdlog::info(
-      "audit: issued certificate front_door=CertificateSigningRequest csr={} user=\"{}\" signer={} issuer={} "
-      "backend={} subject=\"{}\" serial={} not_before={} not_after={}",
-      name, spec.value("username", ""), signer_name, issuer_key, issuer->backend, tmpl->subject.ToString(),
-      issued->serial_hex, api::FormatTime(issued->not_before), api::FormatTime(issued->not_after));
   return kube::ReconcileResult::Done();
 }
 

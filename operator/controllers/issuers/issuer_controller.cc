@@ -1,3 +1,4 @@
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
@@ -51,19 +52,24 @@ std::string Describe(const signer::CertificateAuthority& ca) {
 
 }  // namespace
 
-std::string TokenIdentity(const api::Pkcs11IssuerSpec& p) {
-  const std::string path = p.key_uri.substr(std::min(p.key_uri.size(), std::string("pkcs11:").size()));
-  std::string id = p.module_path;
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t end = std::min(path.find(';', start), path.size());
-    const std::string attr = path.substr(start, end - start);
-    for (const char* k : {"token=", "serial=", "slot-id=", "model=", "manufacturer=", "slot-description="}) {
-      if (attr.rfind(k, 0) == 0) id += ";" + attr;
-    }
-    start = end + 1;
+std::string IssuerController::TokenKey(const api::Pkcs11IssuerSpec& p, const std::string& module) const {
+  // The token as the device identifies it; the object is left out, which a guesser could vary.
+  const std::string uri = p.key_uri + "?module-path=" + signer::PercentEncode(module, "");
+  if (auto identity = ctx_.keys->TokenIdentity(uri); identity.ok()) return *identity;
+  // The token cannot be opened (no module, no such token): loading the key fails the same way,
+  // before any PIN is compared, so a key per spelling lends no guessing budget.
+  return "unresolved:" + uri;
+}
+
+std::vector<std::string> IssuerController::ClusterIssuerModules() const {
+  std::vector<std::string> modules;
+  for (const auto& key : cluster_issuers_->Keys()) {
+    auto object = cluster_issuers_->Get(key);
+    if (object == nullptr) continue;
+    auto spec = api::ParseIssuerSpec(object->value("spec", kube::Json::object()));
+    if (spec.ok() && spec->type == api::IssuerSpec::Type::kPkcs11) modules.push_back(spec->pkcs11.module_path);
   }
-  return id;
+  return modules;
 }
 
 std::string BootstrapSecretName(const std::string& issuer_name) { return issuer_name + "-bootstrap-ca"; }
@@ -195,8 +201,14 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
   if (!spec.ok()) {
     outcome.reason = "InvalidSpec";
     outcome.message = spec.error().message();
+  } else if (std::string module; !issuance::CheckCustody(kind, *spec, ctx_.issuance->custody(), &module).ok()) {
+    // Custody first: a namespaced Issuer naming a module, credentials or an endpoint the admin did
+    // not allow is refused before anything is loaded, read or dialled.
+    auto custody = issuance::CheckCustody(kind, *spec, ctx_.issuance->custody(), &module);
+    outcome.reason = "CustodyDenied";
+    outcome.message = custody.error().message();
   } else {
-    const std::string token = spec->type == api::IssuerSpec::Type::kPkcs11 ? TokenIdentity(spec->pkcs11) : "";
+    const std::string token = spec->type == api::IssuerSpec::Type::kPkcs11 ? TokenKey(spec->pkcs11, module) : "";
     const bool was_ready = store_->Get(store_key) != nullptr;
     const auto now = ctx_.clock->Now();
     if (!token.empty() && !was_ready) guard_wait = pin_guard_.Wait(token, now);
@@ -215,7 +227,7 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
         return r == refs_by_issuer_.end() ? std::set<std::string>{} : r->second;
       }();
     } else {
-      outcome = Check(kind, issuer, *spec, secret_ns, status);
+      outcome = Check(kind, issuer, *spec, module, secret_ns, status);
       if (!token.empty() && outcome.handle && !was_ready) pin_guard_.Succeeded(token);
       if (!token.empty() && !outcome.handle && outcome.reason == "PermissionDenied") pin_guard_.Failed(token, now);
     }
@@ -266,8 +278,8 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
 }
 
 IssuerController::Outcome IssuerController::Check(const std::string& kind, const kube::Json& issuer,
-                                                  const api::IssuerSpec& spec, const std::string& secret_ns,
-                                                  kube::Json& status) {
+                                                  const api::IssuerSpec& spec, const std::string& module,
+                                                  const std::string& secret_ns, kube::Json& status) {
   auto handle = std::make_shared<IssuerHandle>();
   handle->kind = kind;
   handle->ns = api::StringAt(issuer["metadata"], "namespace");
@@ -296,14 +308,17 @@ IssuerController::Outcome IssuerController::Check(const std::string& kind, const
       }
       auto pin = ReadSecretValue(*ctx_.client, secret_ns, p.pin_secret.name, p.pin_secret.key);
       if (!pin.ok()) return Outcome::Failed(pin.error(), secrets);
-      std::string pin_text = *pin;
+      std::string& pin_text = *pin;
       while (!pin_text.empty() && (pin_text.back() == '\n' || pin_text.back() == '\r')) pin_text.pop_back();
-      const std::string uri =
-          p.key_uri + "?module-path=" + signer::PercentEncode(p.module_path, "") +
-          "&pin-value=" + signer::PercentEncode(pin_text, "");
+      // The module as the custody check resolved it (for a namespaced Issuer, the admin-listed
+      // path, not the spelling the Issuer used).
+      std::string uri = p.key_uri + "?module-path=" + signer::PercentEncode(module, "") +
+                        "&pin-value=" + signer::PercentEncode(pin_text, "");
+      OPENSSL_cleanse(pin_text.data(), pin_text.size());
       handle->backend = "pkcs11";
       Outcome o = CheckKeyAndChain(issuer, p.ca_secret, p.bootstrap, uri, /*may_create_key=*/true, secret_ns, status,
                                    *handle);
+      OPENSSL_cleanse(uri.data(), uri.size());
       o.secrets = std::move(secrets);
       return o;
     }

@@ -48,6 +48,8 @@ struct IssuerSpec {
   Pkcs11IssuerSpec pkcs11;
   AwsKmsIssuerSpec aws_kms;
   std::optional<std::chrono::seconds> max_duration, min_duration;
+  // spec.policy: Required signs only what a CertificatePolicy selects and allows.
+  bool policy_required = false;
 };
 
 // `spec` is the Issuer's .spec.

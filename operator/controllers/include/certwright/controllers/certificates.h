@@ -42,8 +42,9 @@ class CertificateController {
 
  private:
   struct Issued;
-  Result<Issued> Issue(const kube::Json& certificate, const api::CertificateSpec& spec, const IssuerHandle& issuer,
-                       const kube::Json* secret);
+  // `reason`: the re-issue trigger, for the audit record.
+  Result<Issued> Issue(const kube::Json& certificate, const api::CertificateSpec& spec,
+                       std::shared_ptr<const IssuerHandle> issuer, const kube::Json* secret, const std::string& reason);
   // Writes `status` unless `certificate` already has it; remembers what the server returned.
   Status WriteStatus(const kube::Json& certificate, const kube::Json& status);
   // The cached Certificate, or the one our last status write returned while the cache lags.

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "certwright/issuance/service.h"
 #include "certwright/kube/client.h"
 #include "certwright/kube/events.h"
 #include "certwright/signer/clock.h"
@@ -19,6 +20,8 @@ struct ControllerContext {
   std::shared_ptr<kube::EventRecorder> events;  // nullptr: no Events (unit tests)
   std::shared_ptr<signer::KeyBackendRegistry> keys;
   std::shared_ptr<Metrics> metrics;
+  // The one door into the signer: every controller that signs calls it (never the CA directly).
+  std::shared_ptr<issuance::IssuanceService> issuance;
   // Where ClusterIssuers' Secrets are read from (cert-manager's --cluster-resource-namespace).
   std::string cluster_resource_namespace = "certwright";
   // Namespace whose Certificates and Issuers are served; "" for all namespaces.

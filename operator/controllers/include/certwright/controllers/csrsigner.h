@@ -53,13 +53,14 @@ struct Request {
 };
 
 struct Limits {
-  std::optional<std::chrono::seconds> max_duration;  // the issuer's maxDuration
   std::chrono::seconds default_duration = std::chrono::hours(24 * 365);  // kube-controller-manager's default
 };
 
 // The CSR parsed (signature verified, key accepted) and turned into a template: the CSR's subject
-// and SANs, the usages asked for (CA usages refused), the duration from expirationSeconds clamped
-// to [600 s, max]. Kubernetes signers apply their own subject/SAN/usage rules on top.
+// and SANs, the usages asked for (CA usages refused), the duration from expirationSeconds as
+// asked (the issuance service applies the 600 s floor, maxDuration and the CA's end). Kubernetes
+// signers apply their own subject/SAN/usage rules on top, and keep only the subject attributes
+// kube-controller-manager copies.
 Result<signer::CertificateTemplate> Evaluate(const SignerTarget& target, const Request& request,
                                              const Limits& limits, signer::CertificateRequest* parsed = nullptr);
 

@@ -11,23 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "certwright/api/issuer.h"
-#include "certwright/signer/x509.h"
+#include "certwright/issuance/issuer.h"
 
 namespace certwright::controllers {
 
-// A Ready issuer.
-struct IssuerHandle {
-  std::string kind;  // Issuer, ClusterIssuer
-  std::string ns;    // "" for a ClusterIssuer
-  std::string name;
-  api::IssuerSpec spec;
-  std::string backend;  // key backend for metrics and audit: "file", "pkcs11", "awskms", "self"
-  // The CA that signs; nullopt for selfSigned (each certificate signs itself).
-  std::optional<signer::CertificateAuthority> ca;
-  // Hex SHA-256 of the CA certificate (DER); "" for selfSigned. A change re-issues certificates.
-  std::string ca_sha256;
-};
+using issuance::IssuerHandle;
 
 // Per-key back-off after failures: 5 s after the first, doubling, at most 1 h; cleared by a
 // success. The issuer controller keys it by PKCS#11 token to slow down PIN guessing. Thread-safe.
@@ -38,6 +26,11 @@ class FailureBackoff {
   std::optional<std::chrono::nanoseconds> Wait(const std::string& key, TimePoint now) const;
   void Failed(const std::string& key, TimePoint now);
   void Succeeded(const std::string& key);
+  size_t size() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+  }
+  static constexpr size_t kMaxEntries = 1024;
 
  private:
   struct Entry {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "certwright/controllers/context.h"
 #include "certwright/controllers/issuer_store.h"
@@ -18,11 +19,6 @@
 #include "certwright/kube/informer.h"
 
 namespace certwright::controllers {
-
-// The token a pkcs11 issuer logs in to: the module and the token-selecting attributes of the key
-// URI (token, serial, slot-id, model, manufacturer, slot-description), not the object, which a
-// guesser could vary.
-std::string TokenIdentity(const api::Pkcs11IssuerSpec& spec);
 
 // The Secret that holds a bootstrapped root for an issuer.
 std::string BootstrapSecretName(const std::string& issuer_name);
@@ -41,6 +37,10 @@ class IssuerController {
   void StartWorkers();
   void Stop();
 
+  // The modulePath of every ClusterIssuer of type pkcs11 (for the default list of modules
+  // namespaced Issuers may name).
+  std::vector<std::string> ClusterIssuerModules() const;
+
   // Whether the issuer exists (in the cache), and whether it has been checked since this
   // process started: a CSR for an issuer not checked yet waits rather than fails.
   bool Exists(const std::string& kind, const std::string& ns, const std::string& name) const;
@@ -51,7 +51,7 @@ class IssuerController {
  private:
   struct Outcome;
   Outcome Check(const std::string& kind, const kube::Json& issuer, const api::IssuerSpec& spec,
-                const std::string& secret_ns, kube::Json& status);
+                const std::string& module, const std::string& secret_ns, kube::Json& status);
   Outcome CheckCa(const kube::Json& issuer, const api::IssuerSpec& spec, const std::string& secret_ns,
                   IssuerHandle& handle);
   Outcome CheckKeyAndChain(const kube::Json& issuer, const std::optional<api::SecretKeyRef>& ca_secret,
@@ -68,7 +68,11 @@ class IssuerController {
   std::unique_ptr<kube::Controller> issuer_worker_;
   std::unique_ptr<kube::Controller> cluster_issuer_worker_;
 
-  // Back-off against PIN guessing, per PKCS#11 token (TokenIdentity): once the process is logged
+  // The key the PIN-guessing back-off uses for a token: the backend's identity of the token (the
+  // module file and the token's serial), so no spelling of the URI or path gets a fresh budget.
+  std::string TokenKey(const api::Pkcs11IssuerSpec& spec, const std::string& module) const;
+
+  // Back-off against PIN guessing, per PKCS#11 token (TokenKey): once the process is logged
   // in to a token, another Issuer's PIN is compared in memory and the HSM's own lockout never
   // counts it, so each wrong PIN delays the next check of any not-Ready Issuer of that token.
   FailureBackoff pin_guard_;

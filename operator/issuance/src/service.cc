@@ -1,0 +1,203 @@
+#include "certwright/issuance/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "certwright/api/meta.h"
+#include "certwright/signer/duration.h"
+
+namespace certwright::issuance {
+
+namespace pol = signer::policy;
+
+Requester Requester::FromUser(std::string user, std::vector<std::string> groups) {
+  Requester r;
+  constexpr std::string_view kPrefix = "system:serviceaccount:";
+  if (user.rfind(kPrefix, 0) == 0) {
+    const std::string rest = user.substr(kPrefix.size());
+    const auto colon = rest.find(':');
+    if (colon != std::string::npos && colon > 0 && colon + 1 < rest.size()) {
+      r.service_account = std::make_pair(rest.substr(0, colon), rest.substr(colon + 1));
+    }
+  }
+  r.user = std::move(user);
+  r.groups = std::move(groups);
+  return r;
+}
+
+namespace {
+
+void DefaultAudit(const kube::Json& record) {
+  // replace: a name that is not UTF-8 must not make the audit line throw (or vanish).
+  spdlog::info("audit {}", record.dump(-1, ' ', false, kube::Json::error_handler_t::replace));
+}
+
+kube::Json Names(const std::vector<std::string>& names) { return kube::Json(names); }
+
+}  // namespace
+
+IssuanceService::IssuanceService(Options options) : options_(std::move(options)) {
+  if (!options_.audit) options_.audit = DefaultAudit;
+  if (options_.clock == nullptr) options_.clock = &SystemClock::Instance();
+  policies_ = std::make_shared<const pol::PolicySet>();
+}
+
+void IssuanceService::SetPolicies(std::shared_ptr<const pol::PolicySet> policies) {
+  std::unique_lock lock(mutex_);
+  policies_ = policies ? std::move(policies) : std::make_shared<const pol::PolicySet>();
+}
+
+void IssuanceService::SetNamespaceLabels(std::function<std::map<std::string, std::string>(const std::string&)> labels) {
+  std::unique_lock lock(mutex_);
+  namespace_labels_ = std::move(labels);
+}
+
+std::shared_ptr<const pol::PolicySet> IssuanceService::policies() const {
+  std::shared_lock lock(mutex_);
+  return policies_;
+}
+
+Result<signer::CertificateTemplate> IssuanceService::Decide(const IssuanceRequest& request,
+                                                            pol::PolicyDecision* decision_out) const {
+  if (!request.issuer) return Internal("issuance request without an issuer");
+  const IssuerHandle& issuer = *request.issuer;
+  const std::string who = issuer.Describe();
+
+  // 1. Custody. The drop-in's CA is one the API server trusts for client certificates: through
+  // any other door a namespace user could ask it for O=system:masters.
+  if (!options_.custody.kubernetes_signers_issuer.empty() && issuer.Key() == options_.custody.kubernetes_signers_issuer &&
+      request.door != Door::kKubernetesSigner) {
+    return PolicyDenied(who +
+                        " is the controller's --kubernetes-signers-issuer: it signs only kubernetes.io/"
+                        "kube-apiserver-client and kubernetes.io/kubelet-serving CertificateSigningRequests, under "
+                        "kube-controller-manager's rules, not " +
+                        std::string(pol::DoorName(request.door)) + " requests");
+  }
+  CW_RETURN_IF_ERROR(CheckCustody(issuer.kind, issuer.spec, options_.custody));
+  if (!issuer.ca && (request.door != Door::kCertificate || !request.self_key)) {
+    return PolicyDenied(who + " is selfSigned: it has no CA key to sign requests with");
+  }
+
+  // 3a. Lifetime as the door and the issuer limit it, before policy sees it.
+  signer::CertificateTemplate tmpl = request.tmpl;
+  if (request.duration_floor && tmpl.duration < *request.duration_floor) tmpl.duration = *request.duration_floor;
+  if (issuer.spec.min_duration && tmpl.duration < *issuer.spec.min_duration) {
+    return PolicyDenied("the requested duration " + FormatDuration(tmpl.duration) + " is shorter than the minDuration " +
+                        FormatDuration(*issuer.spec.min_duration) + " of " + who);
+  }
+  const auto issuer_max = issuer.spec.max_duration ? issuer.spec.max_duration : request.default_max_duration;
+  if (issuer_max && tmpl.duration > *issuer_max) tmpl.duration = *issuer_max;
+
+  // 2. Policy.
+  std::shared_ptr<const pol::PolicySet> policies;
+  std::function<std::map<std::string, std::string>(const std::string&)> labels;
+  {
+    std::shared_lock lock(mutex_);
+    policies = policies_;
+    labels = namespace_labels_;
+  }
+  pol::PolicyRequest pr;
+  pr.door = request.door;
+  pr.ns = request.ns;
+  if (labels && !request.ns.empty()) pr.namespace_labels = labels(request.ns);
+  pr.name = request.name;
+  pr.issuer_kind = issuer.kind;
+  pr.issuer_name = issuer.name;
+  pr.user = request.requester.user;
+  pr.groups = request.requester.groups;
+  pr.service_account = request.requester.service_account;
+  pr.tmpl = &tmpl;
+  pr.key = request.subject_key.spec;
+  pol::PolicyDecision decision = policies->Evaluate(pr, issuer.spec.policy_required);
+  if (decision_out) *decision_out = decision;
+  if (!decision.allowed) return PolicyDenied(decision.message);
+
+  // 3b. The allowing policy's limits, then the CA's own end (cert-manager truncates the same way).
+  if (decision.max_duration && tmpl.duration > *decision.max_duration) tmpl.duration = *decision.max_duration;
+  if (tmpl.is_ca && decision.max_path_length &&
+      (!tmpl.max_path_length || *tmpl.max_path_length > *decision.max_path_length)) {
+    tmpl.max_path_length = decision.max_path_length;
+  }
+  if (issuer.ca) {
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(issuer.ca->not_after() - options_.clock->Now());
+    if (left <= std::chrono::seconds(0)) return Unavailable("the CA certificate of " + who + " has expired");
+    if (tmpl.duration > left) tmpl.duration = left;
+  }
+  return tmpl;
+}
+
+Result<Issuance> IssuanceService::Issue(const IssuanceRequest& request) const {
+  pol::PolicyDecision decision;
+  decision.allowed = false;
+  auto tmpl = Decide(request, &decision);
+  if (!tmpl.ok()) {
+    Audit(request, request.tmpl, &decision, nullptr, &tmpl.error());
+    return std::move(tmpl).error();
+  }
+  signer::IssuanceOptions options;
+  options.clock = options_.clock;
+  Result<signer::IssuedCertificate> issued =
+      request.issuer->ca ? request.issuer->ca->Issue(*tmpl, request.subject_key)
+                         : signer::SelfSign(*request.self_key, *tmpl, options);
+  if (!issued.ok()) {
+    Error e = std::move(issued).error().WithContext("signing with " + request.issuer->Describe());
+    Audit(request, *tmpl, &decision, nullptr, &e);
+    return e;
+  }
+  Audit(request, *tmpl, &decision, &*issued, nullptr);
+  return Issuance{std::move(*issued), std::move(decision)};
+}
+
+void IssuanceService::Audit(const IssuanceRequest& request, const signer::CertificateTemplate& tmpl,
+                            const pol::PolicyDecision* decision, const signer::IssuedCertificate* issued,
+                            const Error* error) const {
+  kube::Json record = {
+      {"door", std::string(pol::DoorName(request.door))},
+      {"object", request.object},
+      {"namespace", request.ns},
+  };
+  kube::Json requester = kube::Json::object();
+  if (!request.requester.user.empty()) requester["user"] = request.requester.user;
+  if (!request.requester.groups.empty()) requester["groups"] = Names(request.requester.groups);
+  if (request.requester.service_account) {
+    requester["serviceAccount"] = request.requester.service_account->first + "/" + request.requester.service_account->second;
+  }
+  if (requester.empty()) requester["namespace"] = request.ns;
+  record["requester"] = std::move(requester);
+  if (request.issuer) {
+    const IssuerHandle& issuer = *request.issuer;
+    record["issuer"] = {{"kind", issuer.kind}, {"name", issuer.name}};
+    if (!issuer.ns.empty()) record["issuer"]["namespace"] = issuer.ns;
+    record["backend"] = issuer.backend;
+    // SigningKey::uri() is the redacted form: no PIN, no credentials.
+    if (issuer.ca) record["key"] = issuer.ca->key().uri();
+  }
+  record["subject"] = tmpl.subject.ToString();
+  record["dnsNames"] = Names(tmpl.dns_names);
+  record["ipAddresses"] = Names(tmpl.ip_addresses);
+  record["uris"] = Names(tmpl.uris);
+  record["emailAddresses"] = Names(tmpl.email_addresses);
+  record["isCA"] = tmpl.is_ca;
+  if (!request.audit_details.empty()) record["details"] = request.audit_details;
+  kube::Json policy = kube::Json::object();
+  if (decision) {
+    if (!decision->policy.empty()) policy["policy"] = decision->policy;
+    if (!decision->rule.empty()) policy["rule"] = decision->rule;
+    policy["selected"] = Names(decision->selected);
+  }
+  if (issued) {
+    record["decision"] = "issued";
+    record["serial"] = issued->serial_hex;
+    record["notBefore"] = api::FormatTime(issued->not_before);
+    record["notAfter"] = api::FormatTime(issued->not_after);
+  } else if (error && error->kind() == ErrorKind::kPolicyDenied) {
+    record["decision"] = "denied";
+    record["message"] = error->message();
+  } else {
+    record["decision"] = "failed";
+    record["message"] = error ? error->message() : std::string("unknown");
+  }
+  record["policy"] = std::move(policy);
+  options_.audit({{"audit", std::move(record)}});
+}
+
+}  // namespace certwright::issuance
