@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 #include <thread>
 
@@ -23,12 +24,33 @@ bool IsExpiredTokenType(std::string_view type) {
   return type == "ExpiredTokenException" || type == "ExpiredToken" || type == "RequestExpired";
 }
 
-// Server text put in our messages: one line, printable, short.
+// Server text put in our messages: one line, printable, short. Only for what a KMS error reply
+// says about itself (its message), never for a reply that is not KMS JSON.
 std::string Excerpt(std::string_view text) {
   std::string out;
   for (unsigned char c : text.substr(0, 120)) out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
   if (text.size() > 120) out += "...";
   return out;
+}
+
+// A reply that is not KMS JSON is described by its content type alone, never by its body: a
+// namespaced user may point an endpoint at an internal service, and our messages (Events,
+// conditions) would otherwise read its pages to them.
+std::string ContentType(const HttpResponse& response) {
+  auto it = response.headers.find("content-type");
+  if (it == response.headers.end() || it->second.empty()) return "no content type";
+  std::string type;
+  for (unsigned char c : std::string_view(it->second).substr(0, 64)) {
+    type += (c > 0x20 && c < 0x7f && c != '"' && c != '\\') || c == ' ' ? static_cast<char>(c) : '?';
+  }
+  return "content type \"" + type + (it->second.size() > 64 ? "...\"" : "\"");
+}
+
+// A KMS error type ("NotFoundException") is a short identifier; anything else in __type or
+// X-Amzn-ErrorType means the reply is not from KMS.
+bool LooksLikeErrorType(std::string_view type) {
+  if (type.empty() || type.size() > 64) return false;
+  return std::all_of(type.begin(), type.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '.'; });
 }
 
 std::chrono::milliseconds Jitter(std::chrono::milliseconds cap) {
@@ -130,27 +152,32 @@ Result<nlohmann::json> KmsClient::Call(std::string_view action, const nlohmann::
     nlohmann::json json = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
     if (response->status == 200) {
       if (json.is_object()) return json;
-      last = Unavailable(what + ": the server answered HTTP 200 with something that is not KMS JSON: \"" +
-                         Excerpt(response->body) + "\"");
+      last = Unavailable(what + ": the server answered HTTP 200 with " + ContentType(*response) + ", not KMS JSON");
       continue;
     }
+    // A KMS error names its type in __type (JSON) or X-Amzn-ErrorType; without one, the reply
+    // is not from KMS and nothing of its body goes into the message.
     std::string type, message;
     if (json.is_object()) {
       if (auto t = json.find("__type"); t != json.end() && t->is_string()) type = t->get<std::string>();
-      for (const char* key : {"message", "Message"}) {
-        if (auto m = json.find(key); m != json.end() && m->is_string()) message = m->get<std::string>();
-      }
-    } else if (auto h = response->headers.find("x-amzn-errortype"); h != response->headers.end()) {
+    }
+    if (auto h = response->headers.find("x-amzn-errortype"); type.empty() && h != response->headers.end()) {
       type = h->second;
     }
     // "com.amazonaws.kms#NotFoundException" and "NotFoundException:http://..." both name the type.
     if (auto hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
     if (auto colon = type.find(':'); colon != std::string::npos) type.resize(colon);
+    if (!LooksLikeErrorType(type)) type.clear();
+    if (!type.empty() && json.is_object()) {
+      for (const char* key : {"message", "Message"}) {
+        if (auto m = json.find(key); m != json.end() && m->is_string()) message = m->get<std::string>();
+      }
+    }
     ErrorKind kind = KmsErrorKind(type, response->status);
     std::string text = what + " failed: HTTP " + std::to_string(response->status);
     if (!type.empty()) text += " " + type;
     if (!message.empty()) text += ": " + Excerpt(message);
-    if (type.empty() && !json.is_object()) text += " (not KMS JSON: \"" + Excerpt(response->body) + "\")";
+    if (type.empty()) text += " with " + ContentType(*response) + ", not a KMS reply";
     Error error(kind, text);
     error = std::move(error).WithDetail(ErrorDetail{response->status, type, {}, {}});
     if (IsExpiredTokenType(type) && !refreshed) {
