@@ -43,10 +43,14 @@ WORK=$(mktemp -d)
 NS=crds-test-$(date +%s)-$$
 # Cluster-scoped objects get names of their own too, so concurrent runs do not collide.
 CLUSTER_ISSUERS=()
+CLUSTER_POLICIES=()
 cleanup() {
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1
   for name in "${CLUSTER_ISSUERS[@]}"; do
     kubectl delete clusterissuers.certwright.dev "$name" --ignore-not-found >/dev/null 2>&1
+  done
+  for name in "${CLUSTER_POLICIES[@]}"; do
+    kubectl delete certificatepolicies.certwright.dev "$name" --ignore-not-found >/dev/null 2>&1
   done
   rm -rf "$WORK"
 }
@@ -111,7 +115,7 @@ if ! kubectl apply --server-side --force-conflicts --field-manager=certwright-cr
   finish
 fi
 pass "the CRDs apply (CEL rules compile, within the cost budget)"
-CRDS=(certificates.certwright.dev issuers.certwright.dev clusterissuers.certwright.dev)
+CRDS=(certificates.certwright.dev issuers.certwright.dev clusterissuers.certwright.dev certificatepolicies.certwright.dev)
 if ! kubectl wait --for=condition=Established --timeout=60s "${CRDS[@]/#/crd/}" >"$WORK/out" 2>&1; then
   fail "the CRDs are Established: $(cat "$WORK/out")"
   finish
@@ -123,7 +127,8 @@ for crd in "${CRDS[@]}"; do
 done
 # A new CRD takes a moment to be served in discovery, which kubectl needs.
 for _ in $(seq 50); do
-  kubectl get cwcert -A >/dev/null 2>&1 && kubectl get cwciss >/dev/null 2>&1 && break
+  kubectl get cwcert -A >/dev/null 2>&1 && kubectl get cwciss >/dev/null 2>&1 && kubectl get cwpolicy >/dev/null 2>&1 &&
+    break
   sleep 0.2
 done
 
@@ -149,12 +154,12 @@ def walk(schema, path):
         walk(schema["items"], path + "[]")
     if isinstance(schema.get("additionalProperties"), dict):
         walk(schema["additionalProperties"], path + "{}")
-for kind in ("Certificate", "Issuer", "ClusterIssuer"):
+for kind in ("Certificate", "Issuer", "ClusterIssuer", "CertificatePolicy"):
     walk(schemas["dev.certwright.v1alpha1." + kind], kind)
 print("\n".join(missing))
 sys.exit(1 if missing else 0)
 EOF
-    pass "every field of the three kinds has a description"
+    pass "every field of the four kinds has a description"
   else
     fail "fields without a description: $(cat "$WORK/out")"
   fi
@@ -501,8 +506,172 @@ issuer ClusterIssuer "$NS-bad" "$pkcs11_head
     pin: \"1234\"
 $bootstrap" | reject "unknown field in a ClusterIssuer" 'unknown field "spec.pkcs11.pin"'
 
+# --- CertificatePolicies ------------------------------------------------------------------------
+# Cluster-scoped: every one this test creates is named after $NS, and deleted by cleanup.
+for example in crds/examples/certificatepolicy-*.yaml; do
+  name=$NS-$(basename "$example" .yaml)
+  CLUSTER_POLICIES+=("$name")
+  sed "s/^  name: .*$/  name: $name/" "$example" | accept "example $(basename "$example")"
+done
+# docs/policy.md: every example (marked <!-- example: NAME -->) passes the schema and the CEL
+# rules as written. Server-side dry run: the API server validates but keeps nothing.
+python3 - docs/policy.md "$WORK/doc-examples" <<'PY'
+import os, re, sys
+text = open(sys.argv[1]).read()
+os.makedirs(sys.argv[2], exist_ok=True)
+for name, body in re.findall(r"<!-- example: ([a-z0-9-]+) -->\n```yaml\n(.*?)```", text, re.S):
+    open(os.path.join(sys.argv[2], name + ".yaml"), "w").write(body)
+PY
+doc_examples=("$WORK"/doc-examples/*.yaml)
+if [ "${#doc_examples[@]}" -lt 15 ] || [ ! -e "${doc_examples[0]}" ]; then
+  fail "docs/policy.md has one example per rule: found ${#doc_examples[@]}"
+fi
+for example in "${doc_examples[@]}"; do
+  [ -e "$example" ] || continue
+  if kubectl apply --dry-run=server -f "$example" >"$WORK/out" 2>"$WORK/err"; then
+    pass "accepts: docs/policy.md example $(basename "$example" .yaml)"
+  else
+    fail "accepts: docs/policy.md example $(basename "$example" .yaml): $(cat "$WORK/err")"
+  fi
+done
+
+CLUSTER_POLICIES+=("$NS-full")
+accept "a CertificatePolicy with every field" <<EOF2
+apiVersion: certwright.dev/v1alpha1
+kind: CertificatePolicy
+metadata: {name: $NS-full}
+spec:
+  selector:
+    issuerRefs: [{name: corp-ca, kind: ClusterIssuer}, {name: "team-*"}]
+    namespaces:
+      names: ["team-*"]
+      matchLabels: {tier: web}
+      matchExpressions:
+        - {key: env, operator: In, values: [prod, staging]}
+        - {key: legacy, operator: DoesNotExist}
+    requesters: {users: [alice], groups: ["system:serviceaccounts:team-a"], serviceAccounts: ["team-a/*"]}
+    doors: [CertificateSigningRequest, PodCertificateRequest]
+  allowed:
+    commonName: "{{name}}.{{namespace}}.svc"
+    dnsNames: ["*.{{namespace}}.svc", "**.team-a.example.com", "{{serviceAccount}}.{{namespace}}.svc"]
+    ipAddresses: [10.0.0.0/8, "fd00::/8", 192.0.2.1/32]
+    uris: ["spiffe://cluster.local/ns/{{namespace}}/sa/{{serviceAccount}}"]
+    emailAddresses: ["*@team-a.example.com", "ops@**.example.org"]
+    subject:
+      organizations: [Example]
+      organizationalUnits: ["{{namespace}}"]
+      countries: [DE, FR]
+      provinces: ["*"]
+      localities: ["*"]
+      streetAddresses: ["*"]
+      postalCodes: ["*"]
+      serialNumbers: ["{{name}}"]
+    usages: [digital signature, key encipherment, server auth, client auth]
+    keyAlgorithms: [{algorithm: RSA, minSize: 3072}, {algorithm: ECDSA, minSize: 256}, {algorithm: Ed25519}]
+    isCA: true
+    maxPathLength: 0
+  denied:
+    dnsNames: ["**.evil.com"]
+    ipAddresses: [10.96.0.0/12]
+    uris: ["spiffe://cluster.local/ns/kube-system/**"]
+    emailAddresses: ["ceo@**"]
+  constraints: {minDuration: 1h, maxDuration: 2160h}
+EOF2
+CLUSTER_POLICIES+=("$NS-empty")
+accept "an empty CertificatePolicy (selects everything, allows everything but CAs)" <<EOF2
+apiVersion: certwright.dev/v1alpha1
+kind: CertificatePolicy
+metadata: {name: $NS-empty}
+spec: {}
+EOF2
+CLUSTER_POLICIES+=("$NS-allows-none")
+accept "empty allowed lists (allow nothing of their kind)" <<EOF2
+apiVersion: certwright.dev/v1alpha1
+kind: CertificatePolicy
+metadata: {name: $NS-allows-none}
+spec:
+  allowed: {commonName: "", dnsNames: [], ipAddresses: [], uris: [], emailAddresses: [], usages: [], keyAlgorithms: []}
+EOF2
+expect_output "kubectl explain documents certificatepolicy.spec.allowed.dnsNames" \
+  '"**" one or more whole labels' kubectl explain cwpolicy.spec.allowed.dnsNames
+expect_output "kubectl explain documents certificatepolicy.spec.constraints.maxDuration" \
+  "as an issuer's maxDuration shortens it" kubectl explain certificatepolicies.certwright.dev.spec.constraints.maxDuration
+expect_output "kubectl get certificatepolicies shows Ready, Issuer and Age" \
+  "NAME READY ISSUER AGE" kubectl get certificatepolicies.certwright.dev "$NS-full"
+expect_output "kubectl get -o wide adds Status" "READY ISSUER STATUS AGE" kubectl get cwpolicy "$NS-full" -o wide
+expect_output "the certwright category lists CertificatePolicies" \
+  "certificatepolicy.certwright.dev/$NS-full" kubectl get certwright -n "$NS"
+status='{"status":{"conditions":[{"type":"Ready","status":"False","reason":"Invalid","message":"no good","lastTransitionTime":"'$now'","observedGeneration":1}],"observedGeneration":1}}'
+expect_ok "policy status is written through the status subresource" \
+  kubectl patch cwpolicy "$NS-full" --subresource=status --type=merge -p "$status"
+expect_output "the Ready, Issuer and Status columns show the policy" \
+  "$NS-full False corp-ca no good" kubectl get cwpolicy "$NS-full" -o wide
+
+# CertificatePolicies that must be refused, one rule a row.
+policy() { printf 'apiVersion: certwright.dev/v1alpha1\nkind: CertificatePolicy\nmetadata: {name: %s-bad}\nspec:\n%s\n' "$NS" "$1"; }
+
+policy "  selector: {issuerRefs: []}" |
+  reject "empty issuerRefs" 'spec.selector.issuerRefs: Invalid value: must not be empty; omit it to select everything'
+policy "  selector: {issuerRefs: [{name: corp, kind: Vault}]}" |
+  reject "unknown issuer kind" 'spec.selector.issuerRefs[0].kind: Unsupported value: "Vault"'
+policy "  selector: {namespaces: {names: []}}" | reject "empty namespace names" 'must not be empty; omit it to select everything'
+policy "  selector: {requesters: {groups: []}}" | reject "empty groups" 'must not be empty; omit it to select everything'
+policy "  selector: {doors: []}" | reject "empty doors" 'must not be empty; omit it to select everything'
+policy "  selector: {namespaces: {matchExpressions: [{key: env, operator: In}]}}" |
+  reject "In without values" 'values must be set when operator is In or NotIn'
+policy "  selector: {namespaces: {matchExpressions: [{key: env, operator: DoesNotExist, values: [a]}]}}" |
+  reject "DoesNotExist with values" 'values must be empty when operator is Exists or DoesNotExist'
+policy "  selector: {namespaces: {matchExpressions: [{key: env, operator: Equals, values: [a]}]}}" |
+  reject "unknown operator" 'spec.selector.namespaces.matchExpressions[0].operator: Unsupported value: "Equals"'
+policy "  selector: {requesters: {serviceAccounts: [builder]}}" |
+  reject "serviceAccount without namespace" 'must be namespace/name (globs allowed, as in team-a/*)'
+policy "  selector: {doors: [KubernetesSigner]}" |
+  reject "the internal door" 'spec.selector.doors[0]: Unsupported value: "KubernetesSigner"'
+policy "  allowed: {dnsNames: [\"web**.example.com\"]}" |
+  reject "allowed DNS ** inside a label" '"**" must be a whole DNS label (as in **.example.com)'
+policy "  denied: {dnsNames: [\"***.example.com\"]}" |
+  reject "denied DNS ***" 'spec.denied.dnsNames[0]: Invalid value: "***.example.com": "**" must be a whole DNS label'
+policy "  allowed: {dnsNames: [\"{{pod}}.example.com\"]}" | reject "unknown variable in dnsNames" \
+  'uses an unknown variable; the variables are {{namespace}}, {{name}} and {{serviceAccount}}'
+policy "  allowed: {uris: [\"spiffe://cluster.local/ns/{{namespace}}/sa/{{sa}}\"]}" | reject "unknown variable in uris" \
+  'uses an unknown variable; the variables are {{namespace}}, {{name}} and {{serviceAccount}}'
+policy "  allowed: {commonName: \"{{namespace\"}" | reject "unclosed variable in commonName" \
+  'spec.allowed.commonName: Invalid value: "{{namespace": uses an unknown variable'
+policy "  allowed: {subject: {localities: [\"{{city}}\"]}}" | reject "unknown variable in a subject field" \
+  'uses an unknown variable; the variables are {{namespace}}, {{name}} and {{serviceAccount}}'
+policy "  allowed: {ipAddresses: [10.0.0.0/8, 10.0.0.1]}" |
+  reject "an IP that is not a CIDR" 'spec.allowed.ipAddresses[1]: Invalid value: "10.0.0.1": must be a CIDR such as 10.0.0.0/8 or fd00::/8'
+policy "  allowed: {ipAddresses: [10.0.0.0/33]}" | reject "IPv4 prefix over 32" 'must be a CIDR such as 10.0.0.0/8 or fd00::/8'
+policy "  allowed: {ipAddresses: [\"010.0.0.0/8\"]}" | reject "leading zero" 'must be a CIDR such as 10.0.0.0/8 or fd00::/8'
+policy "  allowed: {ipAddresses: [\"::ffff:10.0.0.0/104\"]}" |
+  reject "IPv4-mapped IPv6 range" 'must be a CIDR such as 10.0.0.0/8 or fd00::/8'
+policy "  denied: {ipAddresses: [10.1.0.0/8]}" |
+  reject "host bits set" 'spec.denied.ipAddresses[0]: Invalid value: "10.1.0.0/8": must have no bits set after the prefix length'
+policy "  denied: {ipAddresses: [\"fd00::1/8\"]}" |
+  reject "IPv6 host bits set" 'must have no bits set after the prefix length, as in 10.0.0.0/8'
+policy "  allowed: {emailAddresses: [example.com]}" |
+  reject "email without @" 'must be local-part@domain (globs allowed, as in *@example.com)'
+policy "  denied: {emailAddresses: [\"*@mail**.example.com\"]}" |
+  reject "email domain ** inside a label" '"**" must be a whole DNS label (as in **.example.com)'
+policy "  allowed: {usages: [Server Auth]}" | reject "unknown usage" 'spec.allowed.usages[0]: Unsupported value: "Server Auth"'
+policy "  allowed: {keyAlgorithms: [{minSize: 2048}]}" |
+  reject "key algorithm missing" 'spec.allowed.keyAlgorithms[0].algorithm: Required value'
+policy "  allowed: {keyAlgorithms: [{algorithm: DSA}]}" |
+  reject "unknown key algorithm" 'spec.allowed.keyAlgorithms[0].algorithm: Unsupported value: "DSA"'
+policy "  allowed: {keyAlgorithms: [{algorithm: Ed25519, minSize: 256}]}" |
+  reject "Ed25519 with a minSize" 'Ed25519 keys have no size; remove minSize'
+policy "  allowed: {maxPathLength: 1}" | reject "maxPathLength without isCA" 'maxPathLength requires isCA: true'
+policy "  allowed: {isCA: false, maxPathLength: 0}" | reject "maxPathLength with isCA false" 'maxPathLength requires isCA: true'
+policy "  allowed: {isCA: true, maxPathLength: -1}" | reject "negative maxPathLength" 'spec.allowed.maxPathLength: Invalid value: -1'
+policy "  constraints: {minDuration: 48h, maxDuration: 24h}" |
+  reject "minDuration over maxDuration" 'minDuration must not be longer than maxDuration'
+policy "  constraints: {maxDuration: 30d}" | reject "maxDuration in days" 'spec.constraints.maxDuration: Invalid value: "30d"'
+policy "  allowed: {dnsName: [a.example.com]}" | reject "unknown field (strict field validation)" 'unknown field "spec.allowed.dnsName"'
+
 # --- Clean up ----------------------------------------------------------------------------------
 expect_ok "delete the example ClusterIssuer" kubectl delete clusterissuers.certwright.dev "$root"
 CLUSTER_ISSUERS=()
+expect_ok "delete the CertificatePolicies" kubectl delete certificatepolicies.certwright.dev "${CLUSTER_POLICIES[@]}"
+CLUSTER_POLICIES=()
 expect_ok "delete namespace $NS" kubectl delete namespace "$NS" --wait=false
 finish

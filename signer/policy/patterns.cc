@@ -64,6 +64,15 @@ Result<Pattern> Pattern::Compile(std::string_view text, Syntax syntax, bool vari
     }
   }
 
+  if (variables) {
+    // Exactly the CRD's CEL rule: remove every known variable, then no "{{" may be left.
+    std::string rest(text);
+    for (std::string_view v : {"{{namespace}}", "{{name}}", "{{serviceAccount}}"}) {
+      for (size_t at = rest.find(v); at != std::string::npos; at = rest.find(v, at)) rest.erase(at, v.size());
+    }
+    if (rest.find("{{") != std::string::npos) return InvalidArgument(std::string(kUnknownVariable));
+  }
+
   auto literal = [&](std::string_view run) {
     if (run.empty()) return;
     if (!p.tokens_.empty() && p.tokens_.back().kind == Kind::kLiteral) {
@@ -93,7 +102,11 @@ Result<Pattern> Pattern::Compile(std::string_view text, Syntax syntax, bool vari
       for (const auto& n : kNames) {
         if (text.compare(i, n.text.size(), n.text) == 0) found = &n;
       }
-      if (!found) return InvalidArgument(std::string(kUnknownVariable));
+      if (!found) {  // a brace before a variable ("{{{name}}"): literal text
+        literal(text.substr(i, 1));
+        ++i;
+        continue;
+      }
       p.tokens_.push_back({Kind::kVariable, found->var, 0, 0});
       p.vars_used_ |= static_cast<uint8_t>(1u << found->var);
       i += found->text.size();

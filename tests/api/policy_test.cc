@@ -2,6 +2,12 @@
 #include "certwright/api/policy.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
 
 namespace certwright::api {
 namespace {
@@ -104,6 +110,67 @@ TEST(PolicySpec, DoorNamesAreTheCrdsOnly) {
 TEST(PolicySpec, ResourceIsClusterScoped) {
   EXPECT_EQ(resources::kCertificatePolicies.plural, "certificatepolicies");
   EXPECT_FALSE(resources::kCertificatePolicies.namespaced);
+}
+
+// YAML as the API server reads it, for the examples: plain scalars that look like booleans or
+// integers are those, anything else a string.
+Json ToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      Json out = Json::object();
+      for (const auto& kv : n) out[kv.first.as<std::string>()] = ToJson(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      Json out = Json::array();
+      for (const auto& item : n) out.push_back(ToJson(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string v = n.Scalar();
+      if (n.Tag() != "!") {
+        if (v == "true" || v == "false") return v == "true";
+        if (std::regex_match(v, std::regex("-?[0-9]+"))) return std::stoll(v);
+      }
+      return v;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+const std::filesystem::path kSourceDir = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+
+// Every CertificatePolicy example in docs/policy.md and crds/examples parses and compiles here
+// too (e2e/crds_test.sh checks the API server accepts them).
+TEST(PolicySpec, ParsesEveryDocumentedExample) {
+  std::vector<std::pair<std::string, std::string>> examples;  // (where, yaml)
+  std::ifstream doc(kSourceDir / "docs/policy.md");
+  ASSERT_TRUE(doc) << (kSourceDir / "docs/policy.md");
+  std::stringstream text;
+  text << doc.rdbuf();
+  const std::string md = text.str();
+  static const std::regex block("<!-- example: ([a-z0-9-]+) -->\n```yaml\n([^`]*)```");
+  for (auto it = std::sregex_iterator(md.begin(), md.end(), block); it != std::sregex_iterator(); ++it) {
+    examples.emplace_back("docs/policy.md " + (*it)[1].str(), (*it)[2].str());
+  }
+  EXPECT_GE(examples.size(), 15u);
+  for (const auto& entry : std::filesystem::directory_iterator(kSourceDir / "crds/examples")) {
+    if (entry.path().filename().string().rfind("certificatepolicy", 0) != 0) continue;
+    std::ifstream f(entry.path());
+    std::stringstream s;
+    s << f.rdbuf();
+    examples.emplace_back(entry.path().filename().string(), s.str());
+  }
+  int policies = 0;
+  for (const auto& [where, yaml] : examples) {
+    const Json object = ToJson(YAML::Load(yaml));
+    if (object.value("kind", "") != "CertificatePolicy") continue;
+    ++policies;
+    auto spec = ParsePolicySpec(object.value("spec", Json::object()));
+    EXPECT_TRUE(spec.ok()) << where << ": " << spec.error().message();
+  }
+  EXPECT_GE(policies, 16);
 }
 
 struct Row {

@@ -85,6 +85,8 @@ struct SubjectRules {
 // What may appear. nullopt: not restricted. Patterns may use {{namespace}}, {{name}} and
 // {{serviceAccount}}; DNS and email-domain globs: "*" matches one label part (no '.'), "**" any
 // run of labels; URI globs: "*" matches no '/', "**" anything; other globs: "*" anything.
+// DNS names and email domains match case-insensitively, the rest exactly. A pattern using a
+// variable the request has no value for matches nothing. docs/policy.md has the details.
 struct AllowedRules {
   std::optional<std::string> common_name;  // one glob
   std::optional<std::vector<std::string>> dns_names, uris, email_addresses;
@@ -135,11 +137,15 @@ struct PolicyRequest {
 
 struct PolicyDecision {
   bool allowed = true;
-  std::string policy;   // the deciding policy ("" when none selected the request)
-  std::string rule;     // the deciding rule ("allowed.dnsNames", "denied.ipAddresses", ...)
-  std::string message;  // for users: names the policy, the rule and the offending value
+  // The deciding policy: the allowing one, the denying one, or the only selecting one; "" when
+  // none selected the request or several failed.
+  std::string policy;
+  std::string rule;     // the deciding rule ("allowed.dnsNames", "denied.ipAddresses", ...); "" if none
+  std::string message;  // for users: names the policy, the rule and the offending value; "" if allowed
   std::vector<std::string> selected;  // names of the policies that selected the request
-  // The allowing policy's limits, for the issuance service to apply.
+  // The allowing policy's limits, for the issuance service to apply. Set only when the request
+  // exceeds them, so the caller shortens to them: max_duration when tmpl->duration is longer,
+  // max_path_length when a CA template's max_path_length is unset (unlimited) or larger.
   std::optional<std::chrono::seconds> max_duration;
   std::optional<int> max_path_length;
 };
