@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "certwright/signer/x509.h"
 
@@ -61,7 +62,9 @@ Result<std::string> Unescape(std::string_view v) {
     char c = v[i + 1];
     if (std::isxdigit(static_cast<unsigned char>(c)) && i + 2 < v.size() &&
         std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
+      unsigned int byte = 0;
+      std::from_chars(v.data() + i + 1, v.data() + i + 3, byte, 16);  // two hex digits, checked above
+      out += static_cast<char>(byte);
       i += 2;
     } else {
       out += c;

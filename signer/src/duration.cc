@@ -1,5 +1,7 @@
 #include "certwright/signer/duration.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -42,7 +44,21 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
       ++i;
     }
     if (!digits) return Invalid(text, "expected a number before \"" + std::string(s) + "\"");
-    long double value = std::stold(std::string(s.substr(0, i)));
+    // std::from_chars: no exceptions and no locale (std::stold throws out_of_range for a
+    // number of a few thousand digits, and reads "," as the decimal point in some locales).
+    long double value = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + i, value, std::chars_format::fixed);
+    if (ec == std::errc::result_out_of_range) {
+      // Out of range one way or the other: too large, or so small it is nothing.
+      const std::string_view whole = s.substr(0, std::min(i, s.substr(0, i).find('.')));
+      if (whole.find_first_not_of('0') != std::string_view::npos) return Invalid(text, "it is too large");
+      value = 0;
+      end = s.data() + i;
+      ec = std::errc();
+    }
+    if (ec != std::errc() || end != s.data() + i) {
+      return Invalid(text, "\"" + std::string(s.substr(0, i)) + "\" is not a number");
+    }
     s.remove_prefix(i);
     const Unit* unit = nullptr;
     for (const auto& u : kUnits) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "certwright/signer/secret.h"
+
 namespace certwright::signer {
 
 namespace {
@@ -20,10 +22,11 @@ bool IsSecretAttribute(std::string_view name) {
   return name == "pin-value" || name == "secret-access-key" || name == "session-token";
 }
 
-Result<KeyUri::Attributes> ParseAttributes(std::string_view text, char separator, std::string_view where,
-                                           std::string_view scheme) {
-  KeyUri::Attributes attrs;
-  if (text.empty()) return attrs;
+// Appends to `attrs`, which the caller owns, so that what was parsed before an error is wiped
+// with it (a pin-value may come before the attribute that is wrong).
+Status ParseAttributes(std::string_view text, char separator, std::string_view where, std::string_view scheme,
+                       KeyUri::Attributes& attrs) {
+  if (text.empty()) return Ok();
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t end = text.find(separator, pos);
@@ -47,15 +50,22 @@ Result<KeyUri::Attributes> ParseAttributes(std::string_view text, char separator
       }
     }
     auto value = PercentDecode(item.substr(eq + 1));
+    if (!value && IsSecretAttribute(name)) {
+      // PercentDecode's message quotes the text, and this text is a secret.
+      return InvalidArgument(std::string(scheme) + " URI attribute \"" + name +
+                             "\" has a malformed percent-escape (the value is secret and not shown)");
+    }
     if (!value) return value.error().WithContext(std::string(scheme) + " URI attribute \"" + name + "\"");
     bool duplicate = std::any_of(attrs.begin(), attrs.end(), [&](const auto& a) { return a.first == name; });
     if (duplicate) {
+      Wipe(*value);
       return InvalidArgument(std::string(scheme) + " URI attribute \"" + name + "\" appears more than once");
     }
     attrs.emplace_back(std::move(name), std::move(*value));
+    Wipe(*value);  // a short value moved out leaves its bytes in the small-string buffer
     if (end == text.size()) break;
   }
-  return attrs;
+  return Ok();
 }
 
 std::optional<std::string> Find(const KeyUri::Attributes& attrs, std::string_view name) {
@@ -143,13 +153,19 @@ Result<KeyUri> KeyUri::Parse(std::string_view text) {
   size_t q = rest.find('?');
   std::string_view path_part = rest.substr(0, q);
   std::string_view query_part = q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
-  auto path = ParseAttributes(path_part, ';', "path", uri.scheme_);
-  if (!path) return std::move(path).error();
-  auto query = ParseAttributes(query_part, '&', "query", uri.scheme_);
-  if (!query) return std::move(query).error();
-  uri.path_ = std::move(*path);
-  uri.query_ = std::move(*query);
+  CW_RETURN_IF_ERROR(ParseAttributes(path_part, ';', "path", uri.scheme_, uri.path_));
+  CW_RETURN_IF_ERROR(ParseAttributes(query_part, '&', "query", uri.scheme_, uri.query_));
   return uri;
+}
+
+KeyUri::~KeyUri() {
+  // Wherever a secret was written (CheckAttributes refuses it in the path later, but it is
+  // parsed and held until then).
+  for (auto* attrs : {&path_, &query_}) {
+    for (auto& [name, value] : *attrs) {
+      if (IsSecretAttribute(name)) Wipe(value);
+    }
+  }
 }
 
 std::optional<std::string> KeyUri::path_attribute(std::string_view name) const { return Find(path_, name); }

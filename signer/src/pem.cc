@@ -3,16 +3,30 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sys/stat.h>
+
+#include "certwright/signer/secret.h"
 
 namespace certwright::signer {
 
 using ossl::Bytes;
 
 namespace {
+
+// PEM blocks may hold private keys: every block is wiped, not only the one that was used.
+void WipeBlocks(std::vector<PemBlock>& blocks) {
+  for (auto& block : blocks) OPENSSL_cleanse(block.der.data(), block.der.size());
+}
+
+struct BlocksWiper {
+  std::vector<PemBlock>& blocks;
+  ~BlocksWiper() { WipeBlocks(blocks); }
+};
 
 }  // namespace
 
@@ -39,6 +53,7 @@ Result<std::vector<PemBlock>> ReadPemBlocks(std::string_view input, std::string_
       bool clean_end = ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
       std::string reason = ossl::DrainErrors();
       if (clean_end) break;
+      WipeBlocks(blocks);
       return InvalidArgument(std::string(what) + ": PEM block " + std::to_string(blocks.size() + 1) +
                              " is malformed (" + reason + ")");
     }
@@ -48,6 +63,8 @@ Result<std::vector<PemBlock>> ReadPemBlocks(std::string_view input, std::string_
     OPENSSL_free(header);
     OPENSSL_clear_free(data, static_cast<size_t>(len));
     if (encrypted) {
+      OPENSSL_cleanse(block.der.data(), block.der.size());
+      WipeBlocks(blocks);
       return InvalidArgument(std::string(what) + ": PEM block " + std::to_string(blocks.size() + 1) +
                              " is encrypted; provide an unencrypted key");
     }
@@ -101,6 +118,7 @@ Result<std::vector<ossl::X509Ptr>> ParseCertificates(std::string_view input) {
 Result<ossl::PKey> ParsePrivateKey(std::string_view input) {
   CW_RETURN_IF_ERROR(CheckInputSize(input, "private key input"));
   CW_ASSIGN_OR_RETURN(auto blocks, ReadPemBlocks(input, "private key input"));
+  BlocksWiper wiper{blocks};
   for (auto& block : blocks) {
     std::string where = "\"" + block.name + "\" PEM block";
     Result<ossl::PKey> key = InvalidArgument("");
@@ -150,15 +168,30 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
     return InvalidArgument(path + ": file is " + std::to_string(st.st_size) + " bytes; the limit is " +
                            std::to_string(max_bytes));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return PermissionDenied(path + ": cannot be opened: " + std::strerror(errno));
-  std::string data;
-  data.resize(max_bytes + 1);
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<size_t>(in.gcount()));
-  if (data.size() > max_bytes) {
+  // read(2) straight into the result: these files hold PINs and private keys, and a stream's
+  // own buffer would keep a copy that is freed without being wiped.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PermissionDenied(path + ": cannot be opened: " + std::strerror(errno));
+  std::string data(max_bytes + 1, '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      Wipe(data);
+      return InvalidArgument(path + ": reading failed: " + std::strerror(e));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (got > max_bytes) {
+    Wipe(data);
     return InvalidArgument(path + ": file is larger than the limit of " + std::to_string(max_bytes) + " bytes");
   }
+  data.resize(got);
   return data;
 }
 

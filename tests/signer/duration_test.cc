@@ -35,6 +35,16 @@ TEST(Duration, RejectsMalformedDurationsWithMessages) {
   }
 }
 
+TEST(Duration, ANumberTooLargeForAnyTypeIsAnErrorNotAnException) {
+  const std::string huge = std::string(5000, '9') + "h";
+  auto d = ParseDuration(huge);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().message(), "duration \"" + huge + "\" is invalid: it is too large");
+  auto fraction = ParseDuration("0." + std::string(5000, '0') + "1s");
+  ASSERT_TRUE(fraction.ok()) << fraction.error().message();
+  EXPECT_EQ(fraction->count(), 0);
+}
+
 TEST(Duration, FormatsLikeGo) {
   EXPECT_EQ(FormatDuration(seconds(0)), "0s");
   EXPECT_EQ(FormatDuration(seconds(45)), "45s");

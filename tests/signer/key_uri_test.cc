@@ -67,6 +67,18 @@ TEST(KeyUri, RejectsMalformedUrisWithMessagesNamingTheProblem) {
   }
 }
 
+TEST(KeyUri, AMalformedSecretIsNotQuotedInTheError) {
+  for (const char* text : {"pkcs11:token=a?pin-value=12%3", "pkcs11:token=a?pin-value=1234%zz56",
+                           "awskms:key-id=k;region=eu-west-1?access-key-id=AKID&secret-access-key=s3cr3t%"}) {
+    auto uri = KeyUri::Parse(text);
+    ASSERT_FALSE(uri.ok()) << text;
+    EXPECT_EQ(uri.error().message().find("12"), std::string::npos) << uri.error().message();
+    EXPECT_EQ(uri.error().message().find("s3cr3t"), std::string::npos) << uri.error().message();
+  }
+  EXPECT_EQ(KeyUri::Parse("pkcs11:token=a?pin-value=12%3").error().message(),
+            "pkcs11 URI attribute \"pin-value\" has a malformed percent-escape (the value is secret and not shown)");
+}
+
 TEST(KeyUri, CheckAttributesNamesUnknownAndMisplacedOnes) {
   auto uri = KeyUri::Parse("pkcs11:token=a;colour=red");
   ASSERT_TRUE(uri.ok());

@@ -20,15 +20,22 @@
 
 #include "certwright/signer/key_uri.h"
 #include "certwright/signer/result.h"
+#include "certwright/signer/secret.h"
 
 namespace certwright::signer::awskms {
 
 // Static credentials read from a Kubernetes Secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN) or elsewhere.
+// The secret and the session token are wiped when a copy goes.
 struct StaticCredentials {
   std::string access_key_id;
   std::string secret_access_key;
   std::string session_token;  // empty when the credentials are long-term
+
+  ~StaticCredentials() {
+    Wipe(secret_access_key);
+    Wipe(session_token);
+  }
 };
 
 // The key URI for an awsKMS issuer: `key_id` and `region` as in the spec, `endpoint` empty for

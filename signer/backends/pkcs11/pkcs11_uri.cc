@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+
+#include "certwright/signer/secret.h"
 
 namespace certwright::signer::pkcs11 {
 
@@ -47,7 +50,12 @@ Result<Pkcs11Uri> Pkcs11Uri::FromKeyUri(const KeyUri& uri) {
         !std::all_of(slot->begin(), slot->end(), [](unsigned char c) { return std::isdigit(c); })) {
       return InvalidArgument("pkcs11 URI attribute \"slot-id\" must be a decimal number, got \"" + *slot + "\"");
     }
-    out.slot_id = std::stoul(*slot);
+    unsigned long slot_id = 0;
+    auto [end, ec] = std::from_chars(slot->data(), slot->data() + slot->size(), slot_id);
+    if (ec != std::errc() || end != slot->data() + slot->size()) {
+      return InvalidArgument("pkcs11 URI attribute \"slot-id\" " + *slot + " is too large for a slot id");
+    }
+    out.slot_id = slot_id;
   }
   if (auto type = uri.path_attribute("type"); type && *type != "private") {
     return InvalidArgument("pkcs11 URI attribute \"type\" must be \"private\" for a signing key, got \"" + *type + "\"");
@@ -90,7 +98,10 @@ Result<Pkcs11Uri> Pkcs11Uri::FromKeyUri(const KeyUri& uri) {
     return InvalidArgument("pkcs11 URI needs \"module-path\" (or \"module-name\") to know which PKCS#11 module to load");
   }
 
-  out.pin_value = uri.query_attribute("pin-value");
+  // Read in place: query_attribute() would return one more copy of the PIN to wipe.
+  for (const auto& [name, value] : uri.query_attributes()) {
+    if (name == "pin-value") out.pin_value = value;
+  }
   out.pin_source = uri.query_attribute("pin-source");
   if (out.pin_value && out.pin_source) {
     return InvalidArgument("pkcs11 URI has both \"pin-value\" and \"pin-source\"; give one");
@@ -104,6 +115,10 @@ Result<Pkcs11Uri> Pkcs11Uri::FromKeyUri(const KeyUri& uri) {
     }
   }
   return out;
+}
+
+Pkcs11Uri::~Pkcs11Uri() {
+  if (pin_value) Wipe(*pin_value);
 }
 
 std::string Pkcs11Uri::TokenDescription() const {

@@ -31,10 +31,18 @@ struct Pkcs11Uri {
   // Where the module is: resolved to an absolute path.
   std::string module_path;
   // Exactly one of these, or neither (then login is skipped: only for tokens without login).
+  // pin_value is wiped when the Pkcs11Uri goes (and in every copy and moved-from one).
   std::optional<std::string> pin_value;
   std::optional<std::string> pin_source;
   // The URI text without secrets, for messages.
   std::string redacted;
+
+  Pkcs11Uri() = default;
+  Pkcs11Uri(const Pkcs11Uri&) = default;
+  Pkcs11Uri(Pkcs11Uri&&) = default;
+  Pkcs11Uri& operator=(const Pkcs11Uri&) = default;
+  Pkcs11Uri& operator=(Pkcs11Uri&&) = default;
+  ~Pkcs11Uri();
 
   static Result<Pkcs11Uri> FromKeyUri(const KeyUri& uri);
   // "token \"ca\"" or "slot 3": how messages name the token.

@@ -27,6 +27,15 @@ class KeyUri {
 
   static Result<KeyUri> Parse(std::string_view text);
 
+  // The values of secret attributes (pin-value, secret-access-key, session-token) are wiped
+  // when a KeyUri goes, in every copy.
+  KeyUri() = default;
+  KeyUri(const KeyUri&) = default;
+  KeyUri(KeyUri&&) = default;
+  KeyUri& operator=(const KeyUri&) = default;
+  KeyUri& operator=(KeyUri&&) = default;
+  ~KeyUri();
+
   const std::string& scheme() const { return scheme_; }
   // Decoded attributes in the order written.
   const Attributes& path_attributes() const { return path_; }
