@@ -345,7 +345,7 @@ YAML
 wait_for $T "a name outside allowed.dnsNames is refused" has_condition cwcert/evil Ready False IssuanceFailed
 check_contains "the condition names the policy, the rule and the name" "CertificatePolicy \"$NS-web\": allowed.dnsNames: \"api.evil.com\"" condition cwcert/evil Ready message
 wait_for $T "an IssuanceFailed Event says the same" bash -c \
-  "kubectl -n $NS get events --field-selector involvedObject.name=evil,reason=IssuanceFailed -o jsonpath='{.items[*].note}' | grep -q 'allowed.dnsNames'"
+  "kubectl -n $NS get events --field-selector involvedObject.name=evil,reason=IssuanceFailed -o jsonpath='{.items[*].message}' | grep -q 'allowed.dnsNames'"
 wait_for $T "a denied name is refused whatever allowed says" has_condition cwcert/admin Ready False IssuanceFailed
 check_contains "the denial names the denied rule" "denied.dnsNames" condition cwcert/admin Ready message
 check "the denials are audited with policy and rule" audit_has door=Certificate decision=denied "policy.policy=$NS-web" policy.rule=allowed.dnsNames
@@ -434,7 +434,9 @@ note "10. AKI from a foreign CA"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/foreign.key" -out "$WORK/foreign.crt" \
   -days 30 -subj "/CN=foreign root" -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -addext "subjectKeyIdentifier=0123456789abcdef0123456789abcdef01234567fedcba98" 2>/dev/null
+  -addext "subjectKeyIdentifier=0123456789abcdef0123456789abcdef01234567fedcba98" \
+  -addext "authorityKeyIdentifier=keyid:always" 2>/dev/null
+check "the foreign root verifies by itself" openssl verify -CAfile "$WORK/foreign.crt" "$WORK/foreign.crt"
 k create secret tls foreign --cert="$WORK/foreign.crt" --key="$WORK/foreign.key" >/dev/null
 apply <<YAML
 apiVersion: certwright.dev/v1alpha1

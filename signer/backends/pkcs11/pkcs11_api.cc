@@ -2,9 +2,11 @@
 
 #include <dlfcn.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "certwright/signer/file_identity.h"
 
@@ -29,13 +31,40 @@ bool LoginRecord::Knows(const Lock& held, const std::string& token) const {
 
 namespace {
 
+// Guards the table of loaded modules, and every C_Initialize and C_Finalize: a module whose last
+// user lets go is finalised while another thread may be loading it again, and a module must never
+// see C_Initialize while its C_Finalize runs (SoftHSM2 crashes).
+std::mutex& ModulesMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Modules this process initialised and has not finalised yet (by identity), and a signal when one
+// is finalised. A module whose last reference just went looks gone to LoadModule before its
+// destructor has finalised it: loading it again then must wait, or C_Initialize would answer
+// CKR_CRYPTOKI_ALREADY_INITIALIZED and the new instance be finalised underneath.
+std::set<std::string>& Initialized() {
+  static std::set<std::string> initialized;
+  return initialized;
+}
+std::condition_variable& Finalized() {
+  static std::condition_variable cv;
+  return cv;
+}
+
 class LoadedModule final : public Pkcs11Api {
  public:
   LoadedModule(ResolvedFile file, void* handle, CK_FUNCTION_LIST* fns, bool finalize)
       : file_(std::move(file)), handle_(handle), fns_(fns), finalize_(finalize) {}
 
   ~LoadedModule() override {
-    if (finalize_) fns_->C_Finalize(nullptr);
+    // Never run with ModulesMutex held: LoadModule only hands out references, it drops none.
+    std::lock_guard<std::mutex> lock(ModulesMutex());
+    if (finalize_) {
+      fns_->C_Finalize(nullptr);
+      Initialized().erase(file_.identity);
+      Finalized().notify_all();
+    }
     dlclose(handle_);
   }
 
@@ -104,10 +133,6 @@ class LoadedModule final : public Pkcs11Api {
   bool finalize_;
 };
 
-std::mutex& ModulesMutex() {
-  static std::mutex m;
-  return m;
-}
 
 std::map<std::string, std::weak_ptr<Pkcs11Api>>& Modules() {
   static std::map<std::string, std::weak_ptr<Pkcs11Api>> modules;
@@ -123,8 +148,9 @@ Result<std::shared_ptr<Pkcs11Api>> LoadModule(const std::string& path) {
     return std::move(resolved).error().WithContext("PKCS#11 module");
   }
   ResolvedFile file = std::move(*resolved);
-  std::lock_guard<std::mutex> lock(ModulesMutex());
+  std::unique_lock<std::mutex> lock(ModulesMutex());
   if (auto existing = Modules()[file.identity].lock()) return existing;
+  Finalized().wait(lock, [&] { return Initialized().count(file.identity) == 0; });
 
   // RTLD_NODELETE: a module stays mapped after dlclose. Vendor modules register atexit handlers
   // and OpenSSL callbacks that must not point into unmapped code, and leak reports name it.
@@ -148,7 +174,9 @@ Result<std::shared_ptr<Pkcs11Api>> LoadModule(const std::string& path) {
   args.flags = CKF_OS_LOCKING_OK;
   rv = fns->C_Initialize(&args);
   bool finalize = true;
-  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+  if (rv == CKR_OK) {
+    Initialized().insert(file.identity);
+  } else if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
     finalize = false;  // someone else in this process owns the module's lifetime
   } else if (rv != CKR_OK) {
     dlclose(handle);
