@@ -77,14 +77,34 @@ TEST_F(EvaluateTest, TakesExpirationSecondsAsAskedAndDefaultsToOneYear) {
 }
 
 TEST_F(EvaluateTest, KubernetesSignersKeepOnlyTheSubjectAttributesKubeControllerManagerCopies) {
+  // Go's pkix.Name keeps C, ST, L, street, postalCode, O, OU, CN and serialNumber; emailAddress,
+  // UID and DC are in the request but not in kube-controller-manager's certificate.
   auto key = testing::GenerateTestKey(signer::KeySpec::EcdsaP256());
+  ossl::X509Req req(X509_REQ_new());
+  X509_NAME* name = X509_REQ_get_subject_name(req.get());
+  auto add = [&](const char* field, const char* value) {
+    ASSERT_EQ(X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(value), -1,
+                                         -1, 0),
+              1);
+  };
+  add("O", "dev");
+  add("DC", "example");
+  add("UID", "alice");
+  add("emailAddress", "alice@example.com");
+  add("CN", "alice");
+  ASSERT_EQ(X509_REQ_set_pubkey(req.get(), key.get()), 1);
+  ASSERT_GT(X509_REQ_sign(req.get(), key.get(), EVP_sha256()), 0);
   Request r;
-  r.request_pem = testing::MakeCsrPem(key.get(), "alice", {});
+  r.request_pem = ossl::CsrToPem(req.get()).value();
   r.usages = {"digital signature", "client auth"};
   SignerTarget client{SignerTarget::Kind::kKubernetesClient, "", ""};
   auto tmpl = Evaluate(client, r, limits_);
   ASSERT_TRUE(tmpl.ok()) << tmpl.error().message();
-  EXPECT_EQ(tmpl->subject.ToString(), "CN=alice");
+  EXPECT_EQ(tmpl->subject.ToString(), "CN=alice,O=dev");
+  // Our own signer names keep the subject as asked.
+  auto ours = Evaluate(issuer_, r, limits_);
+  ASSERT_TRUE(ours.ok()) << ours.error().message();
+  EXPECT_NE(ours->subject.ToString(), "CN=alice,O=dev");
 }
 
 struct Row {

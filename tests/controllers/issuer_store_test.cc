@@ -87,5 +87,32 @@ TEST(SecretData, Base64RoundTripsAndRejectsGarbage) {
 }
 
 
+TEST(SecretCache, KeepsTheSerialSoStatusSurvivesALostStatusWrite) {
+  kube::Json secret = {
+      {"metadata",
+       {{"name", "web-tls"},
+        {"namespace", "team-a"},
+        {"resourceVersion", "7"},
+        {"labels", {{api::annotations::kManagedLabel, "true"}}},
+        {"annotations", {{api::annotations::kSerial, "1A2B"}, {api::annotations::kAltNames, "web.example.com"}}}}},
+      {"data", {{"tls.crt", "Y3J0"}, {"tls.key", "a2V5"}, {"ca.crt", "Y2E="}}},
+  };
+  PrepareSecretForCache(secret);
+  auto cached = Unpack(std::make_shared<const kube::Json>(secret));
+  const kube::Json& annotations = (*cached)["metadata"]["annotations"];
+  EXPECT_EQ(annotations.value(api::annotations::kSerial, ""), "1A2B");
+  EXPECT_FALSE(annotations.contains(api::annotations::kAltNames)) << "rewritten on every update: not cached";
+  EXPECT_FALSE((*cached)["data"].contains("ca.crt"));
+  EXPECT_EQ((*cached)["data"].value("tls.key", ""), "a2V5");
+}
+
+TEST(SecretCache, KeepsNoDataOfSecretsItDoesNotManage) {
+  kube::Json secret = {{"metadata", {{"name", "db-password"}, {"namespace", "team-a"}, {"annotations", {{"a", "b"}}}}},
+                       {"data", {{"password", "aHVudGVyMg=="}}}};
+  PrepareSecretForCache(secret);
+  EXPECT_FALSE(secret.contains("data"));
+  EXPECT_FALSE(secret["metadata"].contains("annotations"));
+}
+
 }  // namespace
 }  // namespace certwright::controllers

@@ -3,6 +3,8 @@
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "certwright/controllers/certificates.h"
 #include "certwright/controllers/metrics.h"
 #include "certwright/controllers/secrets.h"
@@ -45,8 +47,11 @@ Result<std::string> EncodePrivateKey(EVP_PKEY* key, const std::string& encoding)
 
 std::optional<unsigned long long> ResourceVersionNumber(const kube::Json& object) {
   const std::string rv = api::StringAt(object["metadata"], "resourceVersion");
-  if (rv.empty() || rv.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  return std::stoull(rv);
+  // from_chars: a resourceVersion of more than 20 digits is out of range, not an exception.
+  unsigned long long n = 0;
+  const auto [end, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
+  if (rv.empty() || ec != std::errc() || end != rv.data() + rv.size()) return std::nullopt;
+  return n;
 }
 
 // What a namespace is told of a ClusterIssuer's trouble. Its not-Ready message and backend errors

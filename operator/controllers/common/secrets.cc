@@ -71,38 +71,40 @@ std::string Sha256Hex(std::string_view data) {
   return out;
 }
 
+void PrepareSecretForCache(kube::Json& secret) {
+  kube::Json& meta = secret["metadata"];
+  meta.erase("managedFields");
+  if (IsManagedSecret(secret)) {
+    // What the certificate controller writes again on every update anyway (ca.crt, the
+    // descriptive annotations) need not be cached: about a third of a Secret. The serial stays:
+    // status.serial and revision are judged from it after a lost status write.
+    if (secret.contains("data") && secret["data"].is_object()) secret["data"].erase("ca.crt");
+    if (meta.contains("annotations") && meta["annotations"].is_object()) {
+      for (const char* a : {api::annotations::kIssuerName, api::annotations::kIssuerKind,
+                            api::annotations::kIssuerGroup, api::annotations::kCommonName, api::annotations::kAltNames,
+                            api::annotations::kIpSans, api::annotations::kUriSans, api::annotations::kEmailSans}) {
+        meta["annotations"].erase(a);
+      }
+    }
+    kube::Json keep = {{"metadata",
+                        {{"name", meta.value("name", "")},
+                         {"namespace", meta.value("namespace", "")},
+                         {"resourceVersion", meta.value("resourceVersion", "")},
+                         {"uid", meta.value("uid", "")},
+                         {"labels", {{api::annotations::kManagedLabel, "true"}}}}}};
+    PackForCache(secret, std::move(keep));
+  } else {
+    // Another owner's Secret: only its name matters here (issuers read their Secrets from the
+    // API server when they change). Dropping data keeps other teams' secrets out of our memory.
+    secret.erase("data");
+    secret.erase("stringData");
+    meta.erase("annotations");
+  }
+}
+
 std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client> client, const std::string& ns) {
   kube::InformerOptions options;
-  options.transform = [](kube::Json& secret) {
-    kube::Json& meta = secret["metadata"];
-    meta.erase("managedFields");
-    if (IsManagedSecret(secret)) {
-      // What the certificate controller writes again on every update anyway (ca.crt, the
-      // descriptive annotations) need not be cached: about a third of a Secret. The serial stays:
-      // status.serial and revision are judged from it after a lost status write.
-      if (secret.contains("data") && secret["data"].is_object()) secret["data"].erase("ca.crt");
-      if (meta.contains("annotations") && meta["annotations"].is_object()) {
-        for (const char* a : {api::annotations::kIssuerName, api::annotations::kIssuerKind,
-                              api::annotations::kIssuerGroup, api::annotations::kCommonName, api::annotations::kAltNames,
-                              api::annotations::kIpSans, api::annotations::kUriSans, api::annotations::kEmailSans}) {
-          meta["annotations"].erase(a);
-        }
-      }
-      kube::Json keep = {{"metadata",
-                          {{"name", meta.value("name", "")},
-                           {"namespace", meta.value("namespace", "")},
-                           {"resourceVersion", meta.value("resourceVersion", "")},
-                           {"uid", meta.value("uid", "")},
-                           {"labels", {{api::annotations::kManagedLabel, "true"}}}}}};
-      PackForCache(secret, std::move(keep));
-    } else {
-      // Another owner's Secret: only its name matters here (issuers read their Secrets from the
-      // API server when they change). Dropping data keeps other teams' secrets out of our memory.
-      secret.erase("data");
-      secret.erase("stringData");
-      meta.erase("annotations");
-    }
-  };
+  options.transform = PrepareSecretForCache;
   return std::make_unique<kube::Informer>(std::move(client), kube::resources::kSecrets, ns, std::move(options));
 }
 

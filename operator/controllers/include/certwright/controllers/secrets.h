@@ -31,6 +31,9 @@ bool IsManagedSecret(const kube::Json& secret);
 // Lower-case hex SHA-256.
 std::string Sha256Hex(std::string_view data);
 
+// What the Secret informer caches of a Secret: managed Secrets packed without what every write
+// repeats (ca.crt, descriptive annotations; the serial stays), other Secrets without their data.
+void PrepareSecretForCache(kube::Json& secret);
 // The shared Secret informer (all namespaces, or one).
 std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client> client, const std::string& ns);
 
