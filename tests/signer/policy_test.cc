@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <random>
+#include <regex>
 
 namespace certwright::signer::policy {
 namespace {
@@ -778,6 +780,67 @@ INSTANTIATE_TEST_SUITE_P(
                    "constraints.minDuration: minDuration must not be longer than maxDuration"},
         CompileRow{"NegativeMaxDuration", Durations(std::nullopt, -1h), "constraints.maxDuration: must not be negative"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// The matcher runs a pattern in one pass without backtracking; here it must agree with a regular
+// expression of the same glob on random patterns and names over a tiny alphabet, where the
+// corner cases ("**" next to "*", empty runs, dots and slashes next to stars) are dense.
+std::string GlobRegex(const std::string& glob, char separator) {
+  std::string re;
+  for (size_t i = 0; i < glob.size(); ++i) {
+    if (glob[i] == '*' && i + 1 < glob.size() && glob[i + 1] == '*') {
+      // DNS: one or more whole labels (a run neither starting nor ending with '.'); URI: anything.
+      re += separator == '.' ? "[^.](.*[^.])?" : ".*";
+      while (i + 1 < glob.size() && glob[i + 1] == '*') ++i;
+    } else if (glob[i] == '*') {
+      re += std::string("[^") + (separator == '.' ? "." : "/") + "]*";
+    } else if (glob[i] == '.') {
+      re += "\\.";
+    } else {
+      re += glob[i];
+    }
+  }
+  return re;
+}
+
+TEST(PolicyPatterns, AgreeWithARegularExpressionReference) {
+  std::mt19937 rng(20260523);
+  auto pick = [&](std::string_view from, size_t max) {
+    std::string out;
+    const size_t n = rng() % (max + 1);
+    for (size_t i = 0; i < n; ++i) out += from[rng() % from.size()];
+    return out;
+  };
+  int compared = 0;
+  for (char separator : {'.', '/'}) {
+    const std::string alphabet = separator == '.' ? "ab." : "ab/";
+    for (int i = 0; i < 1500; ++i) {
+      const std::string glob = pick(alphabet + "**", 7);
+      if (glob.empty()) continue;
+      PolicySpec spec;
+      if (separator == '.') {
+        spec.allowed.dns_names = std::vector<std::string>{glob};
+      } else {
+        spec.allowed.uris = std::vector<std::string>{glob};
+      }
+      auto compiled = Compile("p", spec);
+      if (!compiled.ok()) continue;  // "**" inside a DNS label
+      PolicySet set;
+      set.Add(*compiled);
+      const std::regex reference(GlobRegex(glob, separator));
+      for (int j = 0; j < 20; ++j) {
+        const std::string name = pick(alphabet, 9);
+        Request q;
+        q.tmpl.dns_names.clear();
+        (separator == '.' ? q.tmpl.dns_names : q.tmpl.uris).push_back(name);
+        q.r.tmpl = &q.tmpl;
+        const bool allowed = set.Evaluate(q.r, false).allowed;
+        ASSERT_EQ(allowed, std::regex_match(name, reference)) << "glob \"" << glob << "\" name \"" << name << "\"";
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 20000);
+}
 
 TEST(DoorName, NamesEachDoor) {
   EXPECT_EQ(DoorName(Door::kCertificate), "Certificate");
