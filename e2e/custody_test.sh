@@ -125,6 +125,21 @@ check "the tenant cannot read ClusterIssuers" bash -c "! kubectl --kubeconfig=/d
 tenant create secret generic guess --from-literal=pin=0000 >/dev/null
 
 ready_false_reason() { has_condition "issuers.certwright.dev/$1" Ready False "$2"; }
+# tenant_hsm_issuer NAME MODULE_PATH [TOKEN]: the tenant's pkcs11 Issuer for the cluster's key
+# object "root", with the tenant's guessed PIN.
+tenant_hsm_issuer() {
+  as_tenant <<YAML
+apiVersion: certwright.dev/v1alpha1
+kind: Issuer
+metadata: {name: $1}
+spec:
+  pkcs11:
+    modulePath: "$2"
+    keyURI: "pkcs11:token=${3:-cluster};object=root"
+    pinSecretRef: {name: guess}
+    caSecretRef: {name: $ROOT-bootstrap-ca, key: tls.crt}
+YAML
+}
 message_of() { condition "issuers.certwright.dev/$1" Ready message; }
 
 # ---- 1. the cluster's HSM key through another spelling of the module path, with a wrong PIN ----
@@ -133,17 +148,7 @@ ln -s "$(readlink -f "$MODULE")" "$WORK/alias.so"
 i=0
 for path in "$(dirname "$MODULE")//$(basename "$MODULE")" "$(dirname "$MODULE")/./$(basename "$MODULE")" "$WORK/alias.so"; do
   i=$((i + 1))
-  as_tenant <<YAML
-apiVersion: certwright.dev/v1alpha1
-kind: Issuer
-metadata: {name: alias$i}
-spec:
-  pkcs11:
-    modulePath: "$path"
-    keyURI: "pkcs11:token=cluster;object=root"
-    pinSecretRef: {name: guess}
-    caSecretRef: {name: $ROOT-bootstrap-ca, key: tls.crt}
-YAML
+  tenant_hsm_issuer "alias$i" "$path"
 done
 for i in 1 2 3; do
   wait_for $T "alias $i: the Issuer is refused with PermissionDenied (the PIN is compared, not ridden on)" \
@@ -169,17 +174,7 @@ cp "$(readlink -f "$MODULE")" "$WORK/evil.so"
 i=0
 for path in "$WORK/evil.so" /etc/passwd /nonexistent/lib.so; do
   i=$((i + 1))
-  as_tenant <<YAML
-apiVersion: certwright.dev/v1alpha1
-kind: Issuer
-metadata: {name: module$i}
-spec:
-  pkcs11:
-    modulePath: "$path"
-    keyURI: "pkcs11:token=cluster;object=root"
-    pinSecretRef: {name: guess}
-    caSecretRef: {name: $ROOT-bootstrap-ca, key: tls.crt}
-YAML
+  tenant_hsm_issuer "module$i" "$path"
 done
 for i in 1 2 3; do
   wait_for $T "module $i: Ready False CustodyDenied" ready_false_reason "module$i" CustodyDenied
@@ -193,17 +188,7 @@ check_eq "a copy of the allowed module is not the allowed module" "${m1/$WORK\/e
 
 # ---- 3. a wrong token label: no list of the HSM's tokens in status ----
 note "3. token listing"
-as_tenant <<YAML
-apiVersion: certwright.dev/v1alpha1
-kind: Issuer
-metadata: {name: notoken}
-spec:
-  pkcs11:
-    modulePath: $MODULE
-    keyURI: "pkcs11:token=nope;object=root"
-    pinSecretRef: {name: guess}
-    caSecretRef: {name: $ROOT-bootstrap-ca, key: tls.crt}
-YAML
+tenant_hsm_issuer notoken "$MODULE" nope
 wait_for $T "an unknown token: Ready False NotFound" ready_false_reason notoken NotFound
 check "its message does not list the HSM's tokens" bash -c "! grep -q '\"cluster\"' <<<\"$(message_of notoken)\""
 

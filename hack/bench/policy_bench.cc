@@ -24,6 +24,7 @@
 #include "certwright/signer/policy.h"
 #include "certwright/signer/x509.h"
 #include "file/file_backend.h"
+#include "bench_signer.h"
 
 namespace {
 
@@ -94,18 +95,6 @@ void BM_PolicyEvaluate100(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-CertificateAuthority BenchCa() {
-  auto ca_key = *GenerateKey(KeySpec::EcdsaP256());
-  auto signing = *SigningKeyFromPKey(ossl::Share(ca_key.get()), "bench");
-  CertificateTemplate root;
-  root.subject = *DistinguishedName::Parse("CN=Bench CA");
-  root.is_ca = true;
-  root.duration = std::chrono::hours(24 * 365);
-  auto self = SelfSign(*signing, root);
-  std::vector<ossl::X509Ptr> chain;
-  chain.push_back(self->Certificate());
-  return std::move(*CertificateAuthority::Create(signing, std::move(chain)));
-}
 
 void BM_IssueThroughService100(benchmark::State& state) {
   size_t audit_bytes = 0;
@@ -119,7 +108,8 @@ void BM_IssueThroughService100(benchmark::State& state) {
   issuer->spec.type = api::IssuerSpec::Type::kCa;
   issuer->spec.policy_required = true;
   issuer->backend = "file";
-  issuer->ca.emplace(BenchCa());
+  auto ca = bench::MakeSoftwareCa(KeySpec::EcdsaP256());
+  issuer->ca.emplace(std::move(*ca.ca));
   auto leaf = *GenerateKey(KeySpec::EcdsaP256());
   issuance::IssuanceRequest request;
   request.door = Door::kCertificate;
@@ -140,16 +130,8 @@ void BM_IssueThroughService100(benchmark::State& state) {
 }
 
 void BM_IssueEcdsaP256(benchmark::State& state) {
-  auto ca_key = *GenerateKey(KeySpec::EcdsaP256());
-  auto signing = *SigningKeyFromPKey(ossl::Share(ca_key.get()), "bench");
-  CertificateTemplate root;
-  root.subject = *DistinguishedName::Parse("CN=Bench CA");
-  root.is_ca = true;
-  root.duration = std::chrono::hours(24 * 365);
-  auto self = SelfSign(*signing, root);
-  std::vector<ossl::X509Ptr> chain;
-  chain.push_back(self->Certificate());
-  auto ca = std::move(*CertificateAuthority::Create(signing, std::move(chain)));
+  auto software = bench::MakeSoftwareCa(KeySpec::EcdsaP256());
+  auto& ca = *software.ca;
   auto leaf = *GenerateKey(KeySpec::EcdsaP256());
   auto subject = *SubjectPublicKey::FromPKey(leaf.get());
   const CertificateTemplate tmpl = LeafTemplate();
@@ -165,28 +147,14 @@ BENCHMARK(BM_PolicyEvaluate100)->MinTime(1.0);
 BENCHMARK(BM_IssueEcdsaP256)->MinTime(1.0);
 BENCHMARK(BM_IssueThroughService100)->MinTime(1.0);
 
-class RateReporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> rates;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& run : runs) {
-      auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates[run.benchmark_name()] = it->second;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  RateReporter reporter;
+  certwright::bench::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  auto rate = [&](const std::string& name) {
-    auto it = reporter.rates.find(name);
-    return it == reporter.rates.end() ? 0.0 : it->second;
-  };
+  auto rate = [&](const std::string& name) { return reporter.Rate(name); };
   const double evaluate = rate("BM_PolicyEvaluate100/min_time:1.000");
   const double issue = rate("BM_IssueEcdsaP256/min_time:1.000");
   const double service = rate("BM_IssueThroughService100/min_time:1.000");

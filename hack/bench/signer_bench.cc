@@ -24,6 +24,7 @@
 #include "file/file_backend.h"
 #include "pkcs11/pkcs11_api.h"
 #include "pkcs11/pkcs11_backend.h"
+#include "bench_signer.h"
 
 namespace {
 
@@ -43,25 +44,7 @@ CertificateTemplate LeafTemplate() {
   return t;
 }
 
-struct SoftwareCa {
-  ossl::PKey key;
-  std::unique_ptr<CertificateAuthority> ca;
-};
-
-SoftwareCa MakeCa(KeySpec spec) {
-  SoftwareCa out;
-  out.key = std::move(*GenerateKey(spec));
-  auto signing = *SigningKeyFromPKey(ossl::Share(out.key.get()), "bench");
-  CertificateTemplate t;
-  t.subject = *DistinguishedName::Parse("CN=Bench CA");
-  t.is_ca = true;
-  t.duration = std::chrono::hours(24 * 365);
-  auto root = SelfSign(*signing, t);
-  std::vector<ossl::X509Ptr> chain;
-  chain.push_back(root->Certificate());
-  out.ca = std::make_unique<CertificateAuthority>(std::move(*CertificateAuthority::Create(signing, std::move(chain))));
-  return out;
-}
+using bench::MakeSoftwareCa;
 
 KeySpec SpecFor(int64_t index) {
   switch (index) {
@@ -100,7 +83,7 @@ SubjectPublicKey LeafKey() {
 }
 
 void BM_FileIssue(benchmark::State& state) {
-  auto ca = MakeCa(SpecFor(state.range(0)));
+  auto ca = MakeSoftwareCa(SpecFor(state.range(0)));
   auto subject = LeafKey();
   auto tmpl = LeafTemplate();
   for (auto _ : state) {
@@ -207,29 +190,14 @@ BENCHMARK(BM_FileIssue)->DenseRange(0, 2)->MinTime(1.0);
 BENCHMARK(BM_SoftHsmRawSign)->MinTime(1.0);
 BENCHMARK(BM_SoftHsmIssue)->Threads(1)->Threads(2)->UseRealTime()->MinTime(1.0);
 
-// Records items/s per run so main() can print ratios after the normal console report.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> rates;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& run : runs) {
-      auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates[run.benchmark_name()] = it->second;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  RatioReporter reporter;
+  certwright::bench::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  auto rate = [&](const std::string& name) {
-    auto it = reporter.rates.find(name);
-    return it == reporter.rates.end() ? 0.0 : it->second;
-  };
+  auto rate = [&](const std::string& name) { return reporter.Rate(name); };
   std::printf("\n%-34s %12s %12s %8s %8s\n", "issuance vs raw sign (same key)", "issued/s", "raw sign/s", "ratio",
               "target");
   const char* names[] = {"ecdsa-p256", "ed25519", "rsa-2048"};
