@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "certwright/signer/file_identity.h"
@@ -434,6 +435,47 @@ TEST_F(Pkcs11CustodyTest, TokenIdentityIsOneForEverySpellingAndDiffersBetweenTok
   ASSERT_FALSE(file.ok());
   EXPECT_EQ(file.error().kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(file.error().message(), "the file: key backend keeps no keys on tokens, so a file: URI names no token");
+}
+
+// The issuer controller asks for a token's identity (a short-lived load of the module) while other
+// workers load keys: each last reference finalises the module, and a load of the same module may
+// come while that C_Finalize runs. A controller started with Issuers in place crashed in SoftHSM2
+// this way before C_Finalize and C_Initialize were serialised.
+TEST_F(Pkcs11BackendTest, ModuleLoadsAndFinalisesFromManyThreadsDoNotRace) {
+  {
+    auto created = Create(token_.KeyUri("ca"));
+    ASSERT_TRUE(created.ok()) << created.error().message();
+  }  // the module is finalised here: every thread below starts from an unloaded module
+  KeyBackendRegistry registry;
+  RegisterBuiltinBackends(registry);
+  const std::string uri = token_.KeyUri("ca");
+  std::atomic<int> failures{0};
+  std::string first_failure;
+  std::mutex failure_mutex;
+  auto fail = [&](const std::string& what) {
+    std::lock_guard lock(failure_mutex);
+    if (failures++ == 0) first_failure = what;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        if ((t + i) % 2 == 0) {
+          auto identity = registry.TokenIdentity(uri);
+          if (!identity.ok()) fail(identity.error().message());
+        } else {
+          auto key = registry.Load(uri);
+          if (!key.ok()) {
+            fail(key.error().message());
+          } else if (auto sig = (*key)->Sign(SignatureScheme::kEcdsaSha256, kBytes); !sig.ok()) {
+            fail(sig.error().message());
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0) << first_failure;
 }
 
 }  // namespace
