@@ -326,24 +326,21 @@ struct Subject {
   const PolicyRequest& r;
   const CertificateTemplate& t;
   Variables vars;
-  // The usages the certificate will carry, as the signer computes them (x509_builder.cc
-  // EffectiveUsages): the template's or the defaults, cert sign forced on CAs, key and data
-  // encipherment dropped for non-RSA keys, digital signature when nothing is left.
+  // The usages the certificate will carry, as the signer computes them (signer::EffectiveUsages).
   uint32_t key_usage = 0;
-  const std::vector<int>* extended = nullptr;
+  Usages effective;
 };
 
 Subject Describe(const PolicyRequest& r, const CertificateTemplate& t) {
-  Subject s{r, t, Variables{r.ns, r.name, r.service_account ? std::string_view(r.service_account->second) : ""}};
-  if (t.usages) {
-    s.key_usage = t.usages->key_usage;
-    s.extended = &t.usages->extended;
-  } else {
-    s.key_usage = t.is_ca ? (kKeyCertSign | kCrlSign | kDigitalSignature) : (kDigitalSignature | kKeyEncipherment);
+  Subject s{r, t, Variables{r.ns, r.name, r.service_account ? std::string_view(r.service_account->second) : ""}, 0, {}};
+  // A template the signer refuses (cert sign on a leaf) is judged on its usages as written: the
+  // signer's own error then says what is wrong.
+  if (auto effective = EffectiveUsages(t, r.key); effective.ok()) {
+    s.effective = std::move(*effective);
+  } else if (t.usages) {
+    s.effective = *t.usages;
   }
-  if (t.is_ca) s.key_usage |= kKeyCertSign;
-  if (r.key.type != KeyType::kRsa) s.key_usage &= ~static_cast<uint32_t>(kKeyEncipherment | kDataEncipherment);
-  if (s.key_usage == 0) s.key_usage = kDigitalSignature;
+  s.key_usage = s.effective.key_usage;
   return s;
 }
 
@@ -504,12 +501,10 @@ Verdict CheckAllowed(const CompiledPolicy& p, const Subject& s, bool explain) {
     uint32_t extra_bits = s.key_usage & ~p.usages->key_usage;
     std::vector<int> extra_ext;
     bool extra = extra_bits != 0;
-    if (s.extended) {
-      for (int nid : *s.extended) {
-        if (std::find(p.usages->extended.begin(), p.usages->extended.end(), nid) == p.usages->extended.end()) {
-          extra = true;
-          if (explain) extra_ext.push_back(nid);
-        }
+    for (int nid : s.effective.extended) {
+      if (std::find(p.usages->extended.begin(), p.usages->extended.end(), nid) == p.usages->extended.end()) {
+        extra = true;
+        if (explain) extra_ext.push_back(nid);
       }
     }
     if (extra) {

@@ -272,6 +272,8 @@ std::string FormatTime(system_clock::time_point t) {
   return buf;
 }
 
+}  // namespace
+
 // Effective usages: defaults when unset, keyCertSign forced on CAs, keyEncipherment and
 // dataEncipherment dropped for non-RSA keys (RFC 5480 §3, RFC 8410 §5 forbid them), and for
 // Ed25519 keys also keyAgreement, encipherOnly and decipherOnly: RFC 8410 §5 allows a signature
@@ -295,6 +297,8 @@ Result<Usages> EffectiveUsages(const CertificateTemplate& tmpl, const KeySpec& s
   if (u.key_usage == 0) u.key_usage = kDigitalSignature;
   return u;
 }
+
+namespace {
 
 template <typename T, auto Free>
 using Owned = std::unique_ptr<T, ossl::Deleter<Free>>;

@@ -98,6 +98,13 @@ struct CertificateTemplate {
   std::chrono::seconds backdate = std::chrono::minutes(1);
 };
 
+// The usages a certificate from `tmpl` for a key of `subject_spec` carries: the template's, or the
+// defaults when unset (digital signature + key encipherment for leaves, cert sign + CRL sign +
+// digital signature for CAs); cert sign forced on CAs; key and data encipherment dropped for
+// non-RSA keys (RFC 5480 §3), key agreement and encipher/decipher only for Ed25519 (RFC 8410 §5);
+// digital signature when nothing is left. The policy engine judges exactly these.
+Result<Usages> EffectiveUsages(const CertificateTemplate& tmpl, const KeySpec& subject_spec);
+
 // Checks names, usages and lengths of a template the way issuance will; the message says
 // which field is wrong ("dnsNames[1]: ..."). Issue() calls it too.
 Status ValidateTemplate(const CertificateTemplate& tmpl);
