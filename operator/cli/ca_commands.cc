@@ -11,7 +11,9 @@
 #include "certwright/signer/x509.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#ifdef CERTWRIGHT_WITH_PKCS11
 #include "pkcs11/pkcs11_backend.h"
+#endif
 
 namespace certwright::cli {
 
@@ -85,7 +87,8 @@ std::string Describe(const signer::IssuedCertificate& issued) {
   return "serial " + issued.serial_hex + ", valid " + day(issued.not_before) + " to " + day(issued.not_after);
 }
 
-void ReportCustody(signer::SigningKey& key) {
+void ReportCustody([[maybe_unused]] signer::SigningKey& key) {
+#ifdef CERTWRIGHT_WITH_PKCS11
   auto* p11 = dynamic_cast<signer::pkcs11::Pkcs11Key*>(&key);
   if (p11 == nullptr) return;
   auto custody = p11->Custody();
@@ -96,6 +99,7 @@ void ReportCustody(signer::SigningKey& key) {
   if (custody->extractable) {
     std::cerr << "certwright: warning: this key is extractable; CA keys created by certwright never are\n";
   }
+#endif
 }
 
 const char* kCaInitUsage =
