@@ -317,6 +317,9 @@ int RunController(const std::vector<std::string>& args) {
     spdlog::info("{} is leading: starting controllers", identity);
     // Issuers first. Certificates whose issuer has not been checked yet wait for it (the
     // IssuerStore enqueues them), rather than reporting it missing.
+    // The policies as the cache has them now: a standby that wins the Lease hours after it started
+    // must not sign with the set it published at start-up.
+    policies.Publish();
     policies.StartWorkers();
     issuers.StartWorkers();
     certificates.StartWorkers();

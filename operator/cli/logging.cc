@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/details/log_msg.h>
 #include <spdlog/formatter.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -38,10 +39,48 @@ class JsonFormatter final : public spdlog::formatter {
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
+// The message with every control character escaped ("\n", "\r", "\t", "\x1b"...): a value a
+// user wrote (a key id, a token label, a name in a CSR) must not start a line of its own, such as
+// a forged "audit {...}" record.
+class EscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    AppendEscaped(std::string_view(msg.payload.data(), msg.payload.size()), dest);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedMessage>(); }
+};
+
 }  // namespace
 
+void AppendEscaped(std::string_view text, spdlog::memory_buf_t& dest) {
+  static const char* hex = "0123456789abcdef";
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      dest.push_back(c);
+      continue;
+    }
+    const char* named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
+    if (named) {
+      dest.append(named, named + 2);
+    } else {
+      const char esc[4] = {'\\', 'x', hex[u >> 4], hex[u & 15]};
+      dest.append(esc, esc + 4);
+    }
+  }
+}
+
+std::unique_ptr<spdlog::formatter> MakeTextFormatter() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<EscapedMessage>('*').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %*");
+  return formatter;
+}
+
 Status ConfigureLogging(const std::string& format) {
-  if (format == "text") return Ok();
+  if (format == "text") {
+    spdlog::set_formatter(MakeTextFormatter());
+    return Ok();
+  }
   if (format == "json") {
     spdlog::set_formatter(std::make_unique<JsonFormatter>());
     return Ok();

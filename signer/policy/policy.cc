@@ -24,6 +24,7 @@ std::string_view DoorName(Door door) {
     case Door::kCertificateSigningRequest: return "CertificateSigningRequest";
     case Door::kPodCertificateRequest: return "PodCertificateRequest";
     case Door::kKubernetesSigner: return "KubernetesSigner";
+    case Door::kIssuerBootstrap: return "IssuerBootstrap";
   }
   return "Unknown";
 }

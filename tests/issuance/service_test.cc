@@ -209,6 +209,69 @@ TEST_F(IssuanceServiceTest, APolicyDenialNamesThePolicyAndRuleAndIsAudited) {
   EXPECT_EQ(audit_.back()["audit"]["policy"]["rule"], "allowed.dnsNames");
 }
 
+TEST_F(IssuanceServiceTest, AnUnknownNamespaceWaitsRatherThanLosingItsLabels) {
+  auto service = Service();
+  service.SetNamespaceLabels([](const std::string& ns) -> std::optional<std::map<std::string, std::string>> {
+    if (ns == "team-a") return std::map<std::string, std::string>{{"tier", "prod"}};
+    return std::nullopt;
+  });
+  auto r = Request(Door::kCertificate, Issuer("Issuer", "ca"));
+  EXPECT_TRUE(service.Issue(r).ok());
+  r.ns = "brand-new";
+  auto waiting = service.Issue(r);
+  ASSERT_FALSE(waiting.ok());
+  EXPECT_EQ(waiting.error().kind(), ErrorKind::kUnavailable) << "retried, not judged without labels";
+}
+
+TEST_F(IssuanceServiceTest, ClusterIssuerSigningErrorsKeepTheirKindButNotTheirText) {
+  // A key that fails as an HSM or KMS would, naming things a namespace must not see.
+  class FailingKey final : public signer::SigningKey {
+   public:
+    explicit FailingKey(std::shared_ptr<signer::SigningKey> real) : real_(std::move(real)) {}
+    std::string uri() const override { return real_->uri(); }
+    signer::KeySpec spec() const override { return real_->spec(); }
+    EVP_PKEY* public_key() const override { return real_->public_key(); }
+    Result<ossl::Bytes> Sign(signer::SignatureScheme, std::span<const uint8_t>) override {
+      return Unavailable("arn:aws:kms:us-east-1:123456789012:key/secret-key-id is throttled");
+    }
+    std::string_view backend() const override { return "awskms"; }
+
+   private:
+    std::shared_ptr<signer::SigningKey> real_;
+  };
+  auto service = Service();
+  for (const std::string kind : {"ClusterIssuer", "Issuer"}) {
+    auto issuer = Issuer(kind, "kms");
+    issuer->ca.emplace(signer::CertificateAuthority::Create(std::make_shared<FailingKey>(ca_.key),
+                                                            signer::ParseCertificates(ca_.pem).value())
+                           .value());
+    auto failed = service.Issue(Request(Door::kCertificate, issuer));
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().kind(), ErrorKind::kUnavailable) << kind << ": still retried";
+    const bool hidden = failed.error().message().find("123456789012") == std::string::npos;
+    EXPECT_EQ(hidden, kind == "ClusterIssuer") << failed.error().message();
+    EXPECT_NE(audit_.back()["audit"]["message"].get<std::string>().find("123456789012"), std::string::npos)
+        << "the audit record keeps the detail";
+  }
+}
+
+TEST_F(IssuanceServiceTest, BootstrapSignaturesAreAudited) {
+  auto service = Service();
+  auto issuer = Issuer("ClusterIssuer", "root");
+  issuer->ca.reset();
+  signer::CertificateTemplate root;
+  root.subject.Add("CN", "bootstrap root");
+  root.is_ca = true;
+  root.duration = 24h * 365;
+  ASSERT_TRUE(service.SelfSignRoot(*issuer, *ca_.key, root).ok());
+  EXPECT_EQ(audit_.back()["audit"]["door"], "IssuerBootstrap");
+  EXPECT_EQ(audit_.back()["audit"]["decision"], "issued");
+  EXPECT_EQ(audit_.back()["audit"]["details"]["bootstrap"], "SelfSigned");
+  ASSERT_TRUE(service.SignCaRequest(*issuer, *ca_.key, root).ok());
+  EXPECT_EQ(audit_.back()["audit"]["decision"], "signed");
+  EXPECT_EQ(audit_.back()["audit"]["details"]["bootstrap"], "CSR");
+}
+
 TEST_F(IssuanceServiceTest, PolicyMaximumShortensTheLifetime) {
   auto service = Service();
   pol::PolicySpec spec;
@@ -286,8 +349,9 @@ TEST_F(CustodyTest, NamespacedIssuersNameOnlyListedModulesComparedByFile) {
     EXPECT_EQ(load, module_) << spelling;
   }
   // Another file, or no file: the same message, so it tells nothing of the file system.
-  const std::string expected_tail = "\" is not one of the PKCS#11 modules a namespaced Issuer may use (\"" + module_ +
-                                    "\"; set by the controller's --issuer-pkcs11-modules)";
+  const std::string expected_tail =
+      "\" is not one of the PKCS#11 modules a namespaced Issuer may use (the cluster admin lists them with the "
+      "controller's --issuer-pkcs11-modules)";
   for (const std::string& path : {other_, dir_.string() + "/absent.so", std::string("/etc/passwd")}) {
     auto denied = CheckCustody("Issuer", Pkcs11(path), rules);
     ASSERT_FALSE(denied.ok()) << path;
@@ -326,7 +390,7 @@ TEST_F(CustodyTest, NamespacedKmsIssuersNameOnlyAllowedEndpoints) {
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.error().message(),
             "spec.awsKMS.endpoint: \"http://10.0.0.1:8080\" is not one of the KMS endpoints a namespaced Issuer may use "
-            "(none; set by the controller's --issuer-kms-endpoints)");
+            "(the cluster admin lists them with the controller's --issuer-kms-endpoints)");
   rules.kms_endpoints = {"https://kms.internal.example/"};
   EXPECT_TRUE(CheckCustody("Issuer", Kms(true, "https://kms.internal.example"), rules).ok());
   EXPECT_FALSE(CheckCustody("Issuer", Kms(true, "https://kms.internal.example.evil.com"), rules).ok());

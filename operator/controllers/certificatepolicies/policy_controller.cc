@@ -31,10 +31,11 @@ CertificatePolicyController::CertificatePolicyController(ControllerContext ctx,
     o = std::move(keep);
   };
   namespaces_ = std::make_unique<kube::Informer>(ctx_.client, kube::resources::kNamespaces, "", ns_options);
-  service_->SetNamespaceLabels([informer = namespaces_.get()](const std::string& ns) {
+  service_->SetNamespaceLabels([informer = namespaces_.get()](const std::string& ns)
+                                   -> std::optional<std::map<std::string, std::string>> {
     std::map<std::string, std::string> labels;
     auto object = informer->Get(ns);
-    if (object == nullptr) return labels;
+    if (object == nullptr) return std::nullopt;
     const kube::Json& meta = (*object)["metadata"];
     if (!meta.contains("labels") || !meta["labels"].is_object()) return labels;
     for (const auto& [k, v] : meta["labels"].items()) {

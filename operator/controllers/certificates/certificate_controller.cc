@@ -63,15 +63,6 @@ std::string NamespaceView(const std::string& kind, const std::string& name, cons
          "clusterissuer " + name + ")";
 }
 
-std::string IssuanceErrorForNamespace(const IssuerHandle& issuer, const Error& e) {
-  // Policy and template errors are about the request, and say nothing of the issuer's setup.
-  if (issuer.kind != "ClusterIssuer" || e.kind() == ErrorKind::kPolicyDenied ||
-      e.kind() == ErrorKind::kInvalidArgument) {
-    return e.message();
-  }
-  return "signing with ClusterIssuer " + issuer.name + " failed (" + ErrorKindName(e.kind()) +
-         "); a cluster admin finds the cause in the controller's log";
-}
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -364,7 +355,7 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     status["failedIssuanceAttempts"] = attempts;
     status["lastFailureTime"] = api::FormatTime(now);
     const std::string message = "Issuance failed (attempt " + std::to_string(attempts) + ", next in " +
-                                FormatDuration(Backoff(attempts)) + "): " + IssuanceErrorForNamespace(*issuer, e);
+                                FormatDuration(Backoff(attempts)) + "): " + e.message();
     conditions.Set({"Issuing", "False", "Failed", message}, generation, now);
     const bool valid_now = state.leaf && state.key &&
                            EVP_PKEY_eq(X509_get0_pubkey(state.leaf.get()), state.key.get()) == 1 &&

@@ -214,6 +214,25 @@ Status CsrSigner::Fail(const kube::Json& csr, const std::string& reason, const s
   if (!written.ok()) return std::move(written).error().WithContext("marking CSR " + api::KeyOf(csr) + " Failed");
   if (ctx_.events) ctx_.events->Record(csr, kube::EventType::kWarning, reason, "Sign", message);
   spdlog::warn("CSR {}: Failed {}: {}", api::KeyOf(csr), reason, message);
+  if (ctx_.issuance) {
+    // Every decision is audited, refusals before the issuance service too (a CA request, the
+    // kubernetes.io rules, a missing `reference` right, an unknown issuer, a malformed request).
+    const kube::Json spec = csr.value("spec", kube::Json::object());
+    issuance::IssuanceRequest refused;
+    refused.door = api::StringAt(spec, "signerName").rfind("kubernetes.io/", 0) == 0
+                       ? issuance::Door::kKubernetesSigner
+                       : issuance::Door::kCertificateSigningRequest;
+    std::vector<std::string> groups;
+    for (const auto& g : spec.value("groups", kube::Json::array())) {
+      if (g.is_string()) groups.push_back(g.get<std::string>());
+    }
+    refused.requester = issuance::Requester::FromUser(api::StringAt(spec, "username"), std::move(groups));
+    refused.name = api::KeyOf(csr);
+    refused.object = "CertificateSigningRequest " + api::KeyOf(csr);
+    refused.audit_details = {{"signerName", api::StringAt(spec, "signerName")}, {"reason", reason}};
+    const bool denial = reason == "PolicyDenied" || reason == "PermissionDenied";
+    ctx_.issuance->AuditRefused(refused, denial ? PolicyDenied(message) : InvalidArgument(message));
+  }
   return Ok();
 }
 
@@ -301,6 +320,20 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
       (kind == "Issuer" && !ctx_.watch_namespace.empty() && ns != ctx_.watch_namespace) ||
       (kind == "ClusterIssuer" && !ctx_.cluster_issuer_selector.empty() && !issuers_.Exists(kind, ns, issuer_name));
   if (other_scope) return kube::ReconcileResult::Done();
+  // Who asked may use this issuer (our signer names only: for the kubernetes.io ones the approval
+  // is the gate, as with kube-controller-manager). First, so a user without the right learns
+  // nothing of the issuer: not whether it exists, nor why it is not ready.
+  if (target->kind == csr::SignerTarget::Kind::kIssuer || target->kind == csr::SignerTarget::Kind::kClusterIssuer) {
+    CW_ASSIGN_OR_RETURN(bool allowed, MayReference(csr, ns, signer_name, wildcard));
+    if (!allowed) {
+      CW_RETURN_IF_ERROR(Fail(csr, "PermissionDenied",
+                              "user \"" + spec.value("username", "") + "\" may not use " + what +
+                                  ": it needs the verb \"reference\" on resource \"signers\" of group certwright.dev "
+                                  "for \"" + signer_name + "\""));
+      return kube::ReconcileResult::Done();
+    }
+  }
+
   if (!issuers_.Exists(kind, ns, issuer_name)) {
     CW_RETURN_IF_ERROR(Fail(csr, "IssuerNotFound", what + " does not exist"));
     return kube::ReconcileResult::Done();
@@ -315,19 +348,6 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
                                          "clusterissuer " + issuer_name + ")"
                                 : *why));
     return kube::ReconcileResult::Done();
-  }
-
-  // Who asked may use this issuer (our signer names only: for the kubernetes.io ones the approval
-  // is the gate, as with kube-controller-manager).
-  if (target->kind == csr::SignerTarget::Kind::kIssuer || target->kind == csr::SignerTarget::Kind::kClusterIssuer) {
-    CW_ASSIGN_OR_RETURN(bool allowed, MayReference(csr, ns, signer_name, wildcard));
-    if (!allowed) {
-      CW_RETURN_IF_ERROR(Fail(csr, "PermissionDenied",
-                              "user \"" + spec.value("username", "") + "\" may not use " + what +
-                                  ": it needs the verb \"reference\" on resource \"signers\" of group certwright.dev "
-                                  "for \"" + signer_name + "\""));
-      return kube::ReconcileResult::Done();
-    }
   }
 
   csr::Request request;
@@ -357,8 +377,10 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
     if (g.is_string()) groups.push_back(g.get<std::string>());
   }
   issue.requester = issuance::Requester::FromUser(api::StringAt(spec, "username"), std::move(groups));
-  // An Issuer's CSRs belong to its namespace; a ClusterIssuer's to the requesting ServiceAccount's.
-  issue.ns = kind == "Issuer" ? ns : issue.requester.service_account ? issue.requester.service_account->first : "";
+  // The request's namespace ({{namespace}}, namespace selectors) is the requesting ServiceAccount's:
+  // a team-b ServiceAccount that team-a let use its Issuer still asks as team-b. Other users' CSRs
+  // belong to the Issuer's namespace (none for a ClusterIssuer).
+  issue.ns = issue.requester.service_account ? issue.requester.service_account->first : kind == "Issuer" ? ns : "";
   issue.name = name;
   issue.object = "CertificateSigningRequest " + name;
   issue.issuer = issuer;
@@ -375,14 +397,8 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
     const std::string reason = e.kind() == ErrorKind::kPolicyDenied    ? "PolicyDenied"
                                : e.kind() == ErrorKind::kInvalidArgument ? "InvalidRequest"
                                                                          : "SigningFailed";
-    // A ClusterIssuer's backend errors name its setup: the requester gets the kind of failure.
-    std::string message = e.message();
-    if (kind == "ClusterIssuer" && reason == "SigningFailed") {
-      spdlog::warn("CSR {}: signing with {} failed: {}", name, what, e.message());
-      message = "signing with " + what + " failed (" + ErrorKindName(e.kind()) +
-                "); a cluster admin finds the cause in the controller's log";
-    }
-    CW_RETURN_IF_ERROR(Fail(csr, reason, message));
+    // (A ClusterIssuer's backend errors arrive without its setup's details: the service logs them.)
+    CW_RETURN_IF_ERROR(Fail(csr, reason, e.message()));
     return kube::ReconcileResult::Done();
   }
   const signer::IssuedCertificate* issued = &issuance->certificate;

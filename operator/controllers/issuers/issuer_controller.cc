@@ -61,6 +61,21 @@ std::string IssuerController::TokenKey(const api::Pkcs11IssuerSpec& p, const std
   return "unresolved:" + uri;
 }
 
+std::string IssuerController::ReadyToken(const std::string& store_key) const {
+  std::lock_guard lock(refs_mutex_);
+  auto it = ready_tokens_.find(store_key);
+  return it == ready_tokens_.end() ? "" : it->second;
+}
+
+void IssuerController::SetReadyToken(const std::string& store_key, const std::string& token) {
+  std::lock_guard lock(refs_mutex_);
+  if (token.empty()) {
+    ready_tokens_.erase(store_key);
+  } else {
+    ready_tokens_[store_key] = token;
+  }
+}
+
 std::vector<std::string> IssuerController::ClusterIssuerModules() const {
   std::vector<std::string> modules;
   for (const auto& key : cluster_issuers_->Keys()) {
@@ -184,6 +199,7 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
   if (object == nullptr) {
     store_->Erase(store_key);
     SetReferences(store_key, {});
+    SetReadyToken(store_key, "");
     return kube::ReconcileResult::Done();
   }
   const kube::Json& issuer = *object;
@@ -209,7 +225,10 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
     outcome.message = custody.error().message();
   } else {
     const std::string token = spec->type == api::IssuerSpec::Type::kPkcs11 ? TokenKey(spec->pkcs11, module) : "";
-    const bool was_ready = store_->Get(store_key) != nullptr;
+    // Exempt from the PIN back-off only a re-check of an issuer that is Ready on this very token
+    // (its PIN was right): an Issuer that was Ready as something else (a `ca` Issuer switched to
+    // pkcs11, or another token) would otherwise get a free guess per switch.
+    const bool was_ready = !token.empty() && store_->Get(store_key) != nullptr && ReadyToken(store_key) == token;
     const auto now = ctx_.clock->Now();
     if (!token.empty() && !was_ready) guard_wait = pin_guard_.Wait(token, now);
     if (guard_wait) {
@@ -230,6 +249,7 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
       outcome = Check(kind, issuer, *spec, module, secret_ns, status);
       if (!token.empty() && outcome.handle && !was_ready) pin_guard_.Succeeded(token);
       if (!token.empty() && !outcome.handle && outcome.reason == "PermissionDenied") pin_guard_.Failed(token, now);
+      SetReadyToken(store_key, outcome.handle ? token : "");
     }
   }
   SetReferences(store_key, outcome.secrets);
@@ -447,7 +467,7 @@ IssuerController::Outcome IssuerController::CheckKeyAndChain(const kube::Json& i
              req->subject.ToString() == bootstrap->subject.ToString();
     }
     if (!keep) {
-      auto csr = signer::CreateCsrPem(**key, tmpl);
+      auto csr = ctx_.issuance->SignCaRequest(handle, **key, tmpl);
       if (!csr.ok()) return Outcome::Failed(csr.error());
       status["csr"] = *csr;
     }
@@ -484,7 +504,7 @@ IssuerController::Outcome IssuerController::CheckKeyAndChain(const kube::Json& i
       tmpl.subject = bootstrap->subject;
       tmpl.is_ca = true;
       tmpl.duration = bootstrap->duration;
-      auto root = signer::SelfSign(**key, tmpl);
+      auto root = ctx_.issuance->SelfSignRoot(handle, **key, tmpl);
       if (!root.ok()) return Outcome::Failed(std::move(root).error().WithContext("self-signing the bootstrap root"));
       kube::Json object = {
           {"apiVersion", "v1"},

@@ -36,12 +36,6 @@ Result<std::string> CachedFileIdentity(const std::string& path) {
   return identity;
 }
 
-std::string Quoted(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "\"" : ", \"") + i + "\"";
-  return out.empty() ? "none" : out;
-}
-
 std::string WithoutTrailingSlash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
   return s;
@@ -77,9 +71,10 @@ Status CheckCustody(const std::string& kind, const api::IssuerSpec& spec, const 
           }
         }
       }
+      // The allowed paths are not listed: they name the cluster's HSM vendors and ClusterIssuers.
       return PolicyDenied("spec.pkcs11.modulePath: \"" + spec.pkcs11.module_path +
-                          "\" is not one of the PKCS#11 modules a namespaced Issuer may use (" + Quoted(allowed) +
-                          "; set by the controller's --issuer-pkcs11-modules)");
+                          "\" is not one of the PKCS#11 modules a namespaced Issuer may use (the cluster admin lists "
+                          "them with the controller's --issuer-pkcs11-modules)");
     }
     case api::IssuerSpec::Type::kAwsKms: {
       const auto& k = spec.aws_kms;
@@ -94,8 +89,8 @@ Status CheckCustody(const std::string& kind, const api::IssuerSpec& spec, const 
           if (WithoutTrailingSlash(e) == endpoint) return Ok();
         }
         return PolicyDenied("spec.awsKMS.endpoint: \"" + k.endpoint +
-                            "\" is not one of the KMS endpoints a namespaced Issuer may use (" +
-                            Quoted(rules.kms_endpoints) + "; set by the controller's --issuer-kms-endpoints)");
+                            "\" is not one of the KMS endpoints a namespaced Issuer may use (the cluster admin lists "
+                            "them with the controller's --issuer-kms-endpoints)");
       }
       return Ok();
     }

@@ -46,7 +46,7 @@ void IssuanceService::SetPolicies(std::shared_ptr<const pol::PolicySet> policies
   policies_ = policies ? std::move(policies) : std::make_shared<const pol::PolicySet>();
 }
 
-void IssuanceService::SetNamespaceLabels(std::function<std::map<std::string, std::string>(const std::string&)> labels) {
+void IssuanceService::SetNamespaceLabels(NamespaceLabels labels) {
   std::unique_lock lock(mutex_);
   namespace_labels_ = std::move(labels);
 }
@@ -89,7 +89,7 @@ Result<signer::CertificateTemplate> IssuanceService::Decide(const IssuanceReques
 
   // 2. Policy.
   std::shared_ptr<const pol::PolicySet> policies;
-  std::function<std::map<std::string, std::string>(const std::string&)> labels;
+  NamespaceLabels labels;
   {
     std::shared_lock lock(mutex_);
     policies = policies_;
@@ -98,7 +98,14 @@ Result<signer::CertificateTemplate> IssuanceService::Decide(const IssuanceReques
   pol::PolicyRequest pr;
   pr.door = request.door;
   pr.ns = request.ns;
-  if (labels && !request.ns.empty()) pr.namespace_labels = labels(request.ns);
+  if (labels && !request.ns.empty()) {
+    auto known = labels(request.ns);
+    if (!known) {
+      return Unavailable("namespace " + request.ns + " is not in the controller's cache yet (its labels decide which "
+                         "CertificatePolicies apply); retrying");
+    }
+    pr.namespace_labels = std::move(*known);
+  }
   pr.name = request.name;
   pr.issuer_kind = issuer.kind;
   pr.issuer_name = issuer.name;
@@ -141,10 +148,74 @@ Result<Issuance> IssuanceService::Issue(const IssuanceRequest& request) const {
   if (!issued.ok()) {
     Error e = std::move(issued).error().WithContext("signing with " + request.issuer->Describe());
     Audit(request, *tmpl, &decision, nullptr, &e);
+    if (request.issuer->kind == "ClusterIssuer") {
+      // What the backend says (key ARNs, accounts, endpoints, token and key names) is the cluster
+      // admin's business: the log and the audit record have it; the namespace gets its kind.
+      spdlog::warn("{} for {}: {}", request.issuer->Describe(), request.object, e.message());
+      return Error(e.kind(), "signing with " + request.issuer->Describe() + " failed (" + ErrorKindName(e.kind()) +
+                                 "); a cluster admin finds the cause in the controller's log");
+    }
     return e;
   }
   Audit(request, *tmpl, &decision, &*issued, nullptr);
   return Issuance{std::move(*issued), std::move(decision)};
+}
+
+void IssuanceService::AuditRefused(const IssuanceRequest& request, const Error& error) const {
+  Audit(request, request.tmpl, nullptr, nullptr, &error);
+}
+
+namespace {
+
+IssuanceRequest BootstrapRequest(const IssuerHandle& issuer, const signer::CertificateTemplate& tmpl,
+                                 const std::string& what) {
+  IssuanceRequest r;
+  r.door = Door::kIssuerBootstrap;
+  r.ns = issuer.ns;
+  r.name = issuer.name;
+  r.object = issuer.Describe();
+  r.tmpl = tmpl;
+  r.audit_details = {{"bootstrap", what}};
+  return r;
+}
+
+}  // namespace
+
+Result<signer::IssuedCertificate> IssuanceService::SelfSignRoot(const IssuerHandle& issuer, signer::SigningKey& key,
+                                                                const signer::CertificateTemplate& tmpl) const {
+  IssuanceRequest r = BootstrapRequest(issuer, tmpl, "SelfSigned");
+  r.audit_details["key"] = key.uri();
+  if (auto custody = CheckCustody(issuer.kind, issuer.spec, options_.custody); !custody.ok()) {
+    Audit(r, tmpl, nullptr, nullptr, &custody.error());
+    return std::move(custody).error();
+  }
+  signer::IssuanceOptions options;
+  options.clock = options_.clock;
+  auto root = signer::SelfSign(key, tmpl, options);
+  if (!root.ok()) {
+    Audit(r, tmpl, nullptr, nullptr, &root.error());
+    return root;
+  }
+  Audit(r, tmpl, nullptr, &*root, nullptr);
+  return root;
+}
+
+Result<std::string> IssuanceService::SignCaRequest(const IssuerHandle& issuer, signer::SigningKey& key,
+                                                   const signer::CertificateTemplate& tmpl) const {
+  IssuanceRequest r = BootstrapRequest(issuer, tmpl, "CSR");
+  r.audit_details["key"] = key.uri();
+  if (auto custody = CheckCustody(issuer.kind, issuer.spec, options_.custody); !custody.ok()) {
+    Audit(r, tmpl, nullptr, nullptr, &custody.error());
+    return std::move(custody).error();
+  }
+  auto csr = signer::CreateCsrPem(key, tmpl);
+  if (!csr.ok()) {
+    Audit(r, tmpl, nullptr, nullptr, &csr.error());
+    return csr;
+  }
+  // A request, not a certificate: no serial or validity to record ("decision": "signed").
+  Audit(r, tmpl, nullptr, nullptr, nullptr);
+  return csr;
 }
 
 void IssuanceService::Audit(const IssuanceRequest& request, const signer::CertificateTemplate& tmpl,
@@ -192,9 +263,11 @@ void IssuanceService::Audit(const IssuanceRequest& request, const signer::Certif
   } else if (error && error->kind() == ErrorKind::kPolicyDenied) {
     record["decision"] = "denied";
     record["message"] = error->message();
-  } else {
+  } else if (error) {
     record["decision"] = "failed";
-    record["message"] = error ? error->message() : std::string("unknown");
+    record["message"] = error->message();
+  } else {
+    record["decision"] = "signed";  // a PKCS#10 request (an issuer's bootstrap CSR)
   }
   record["policy"] = std::move(policy);
   options_.audit({{"audit", std::move(record)}});

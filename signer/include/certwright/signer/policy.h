@@ -40,8 +40,11 @@
 namespace certwright::signer::policy {
 
 // The front door a request came through.
-enum class Door { kCertificate, kCertificateSigningRequest, kPodCertificateRequest, kKubernetesSigner };
-// "Certificate", "CertificateSigningRequest", "PodCertificateRequest", "KubernetesSigner".
+// kKubernetesSigner (the kubernetes.io drop-in) and kIssuerBootstrap (an issuer's key signing its
+// own root or CA request) are internal: policies cannot select them by name.
+enum class Door { kCertificate, kCertificateSigningRequest, kPodCertificateRequest, kKubernetesSigner, kIssuerBootstrap };
+// "Certificate", "CertificateSigningRequest", "PodCertificateRequest", "KubernetesSigner",
+// "IssuerBootstrap".
 std::string_view DoorName(Door door);
 
 // ---------------------------------------------------------------------------------------------

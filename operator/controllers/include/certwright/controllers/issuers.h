@@ -71,13 +71,17 @@ class IssuerController {
   // The key the PIN-guessing back-off uses for a token: the backend's identity of the token (the
   // module file and the token's serial), so no spelling of the URI or path gets a fresh budget.
   std::string TokenKey(const api::Pkcs11IssuerSpec& spec, const std::string& module) const;
+  // The TokenKey an issuer was last found Ready with ("" if none).
+  std::string ReadyToken(const std::string& store_key) const;
+  void SetReadyToken(const std::string& store_key, const std::string& token);
 
   // Back-off against PIN guessing, per PKCS#11 token (TokenKey): once the process is logged
   // in to a token, another Issuer's PIN is compared in memory and the HSM's own lockout never
   // counts it, so each wrong PIN delays the next check of any not-Ready Issuer of that token.
   FailureBackoff pin_guard_;
 
-  std::mutex refs_mutex_;
+  mutable std::mutex refs_mutex_;
+  std::map<std::string, std::string> ready_tokens_;  // issuer store key -> TokenKey it is Ready on
   std::map<std::string, std::set<std::string>> refs_by_secret_;  // "ns/secret" -> issuer store keys
   std::map<std::string, std::set<std::string>> refs_by_issuer_;  // issuer store key -> "ns/secret"
 };

@@ -123,12 +123,30 @@ class IssuanceService {
   // The policies in force (replaced whole when a CertificatePolicy changes) and the labels of a
   // namespace (for namespace selectors). Thread-safe.
   void SetPolicies(std::shared_ptr<const signer::policy::PolicySet> policies);
-  void SetNamespaceLabels(std::function<std::map<std::string, std::string>(const std::string& ns)> labels);
+  // `labels` returns nullopt for a namespace it does not know (yet): issuance then waits
+  // (kUnavailable) rather than judge the request as if the namespace had no labels.
+  using NamespaceLabels = std::function<std::optional<std::map<std::string, std::string>>(const std::string& ns)>;
+  void SetNamespaceLabels(NamespaceLabels labels);
   std::shared_ptr<const signer::policy::PolicySet> policies() const;
 
   // Custody, policy, lifetime, signature, audit. Errors: kPolicyDenied (custody or policy: the
   // message names the rule), kInvalidArgument (the template), the backend's (kUnavailable...).
+  // A ClusterIssuer's signing errors keep their kind but not their text (which names the admin's
+  // setup): the text is logged and audited instead.
   Result<Issuance> Issue(const IssuanceRequest& request) const;
+
+  // Audits a refusal a door made before calling Issue (a malformed request, a missing right, an
+  // unknown issuer): kPolicyDenied is recorded as "denied", anything else as "failed".
+  void AuditRefused(const IssuanceRequest& request, const Error& error) const;
+
+  // An issuer's bootstrap (spec.*.bootstrap): its own key signs its own root certificate, or a
+  // PKCS#10 request for its CA certificate. No CertificatePolicy applies — the key is the issuer's
+  // own and its admin asked for this — but custody does, and the signature is audited (door
+  // IssuerBootstrap) like every other.
+  Result<signer::IssuedCertificate> SelfSignRoot(const IssuerHandle& issuer, signer::SigningKey& key,
+                                                 const signer::CertificateTemplate& tmpl) const;
+  Result<std::string> SignCaRequest(const IssuerHandle& issuer, signer::SigningKey& key,
+                                    const signer::CertificateTemplate& tmpl) const;
 
   // Steps 1–3 only, without signing or audit: what Issue would decide (the webhook's question).
   // On success the template as it would be signed.
@@ -145,7 +163,7 @@ class IssuanceService {
   Options options_;
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const signer::policy::PolicySet> policies_;
-  std::function<std::map<std::string, std::string>(const std::string&)> namespace_labels_;
+  NamespaceLabels namespace_labels_;
 };
 
 }  // namespace certwright::issuance
