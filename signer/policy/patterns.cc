@@ -11,7 +11,7 @@ namespace certwright::signer::policy::internal {
 
 namespace {
 
-constexpr size_t kMaxInput = 4095;  // longer inputs match nothing (names are far shorter)
+constexpr size_t kMaxInput = kMaxMatchedLength;  // names are far shorter
 constexpr size_t kWords = (kMaxInput + 1 + 63) / 64;
 
 inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -35,6 +35,46 @@ inline bool EqualFold(std::string_view a, std::string_view b, bool fold) {
   return true;
 }
 
+// Where "*" stops in a URI: at each delimiter of RFC 3986's generic syntax that separates its
+// parts (path segments, query, fragment, userinfo, port), so "https://*.example.com/" cannot
+// reach past the host.
+inline bool UriStop(char c) { return c == '/' || c == '?' || c == '#' || c == '@' || c == ':'; }
+
+// One DNS label, as RFC 1123 writes host names: what a variable may stand for in kDns.
+bool IsDnsLabel(std::string_view v) {
+  if (v.empty() || v.size() > 63 || v.front() == '-' || v.back() == '-') return false;
+  for (char c : v) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// A URI part that cannot change the URI's structure: no delimiter, no wildcard, no escape ('%',
+// and '\', which WHATWG parsers read as '/'), no whitespace or control character.
+bool IsUriPart(std::string_view v) {
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || UriStop(c) || c == '*' || c == '%' || c == '\\') return false;
+  }
+  return true;
+}
+
+// RFC 5322 dot-atom characters, less the rarely used ones that have meaning elsewhere.
+bool IsEmailLocal(std::string_view v) {
+  for (char c : v) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '+' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view WithoutTrailingDots(std::string_view s) {
+  while (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  return s;
+}
+
 struct Bits {
   uint64_t w[kWords];
   void Clear(size_t words) { std::memset(w, 0, words * sizeof(uint64_t)); }
@@ -46,11 +86,13 @@ struct Bits {
 
 // ---- Pattern --------------------------------------------------------------------------------
 
-Result<Pattern> Pattern::Compile(std::string_view text, Syntax syntax, bool variables) {
+Result<Pattern> Pattern::Compile(std::string_view text, Syntax syntax, bool variables, Use use) {
   Pattern p;
   p.text_ = std::string(text);
   p.syntax_ = syntax;
-  const bool fold = syntax == Syntax::kDns;
+  p.use_ = use;
+  p.fold_ = syntax == Syntax::kDns || (syntax == Syntax::kEmailLocal && use == Use::kDenied);
+  const bool fold = p.fold_;
 
   if (syntax == Syntax::kDns) {
     // Every "**" is a whole label: each label is "**" or has no two stars in a row.
@@ -88,8 +130,8 @@ Result<Pattern> Pattern::Compile(std::string_view text, Syntax syntax, bool vari
     if (text[i] == '*') {
       size_t n = 1;
       while (i + n < text.size() && text[i + n] == '*') ++n;
-      // kText: "**" is "*". kUri: "**" crosses '/', "***" is "**". kDns: checked above.
-      const bool two = n >= 2 && syntax != Syntax::kText;
+      // kText, kEmailLocal: "**" is "*". kUri: "**" crosses '/', "***" is "**". kDns: checked above.
+      const bool two = n >= 2 && (syntax == Syntax::kDns || syntax == Syntax::kUri);
       p.tokens_.push_back({two ? Kind::kDoubleStar : Kind::kStar, 0, 0, 0});
       i += n;
       continue;
@@ -117,21 +159,97 @@ Result<Pattern> Pattern::Compile(std::string_view text, Syntax syntax, bool vari
     literal(text.substr(i, j - i));
     i = j;
   }
+  // A denied "evil.com." is "evil.com" (the value loses its trailing dots too).
+  if (syntax == Syntax::kDns && use == Use::kDenied) {
+    while (!p.tokens_.empty() && p.tokens_.back().kind == Kind::kLiteral && p.literals_.back() == '.') {
+      p.literals_.pop_back();
+      if (--p.tokens_.back().length == 0) p.tokens_.pop_back();
+    }
+  }
   p.literal_only_ = p.tokens_.empty() || (p.tokens_.size() == 1 && p.tokens_[0].kind == Kind::kLiteral);
   return p;
 }
 
 bool Pattern::Matches(std::string_view s, const Variables& vars) const {
-  if ((vars_used_ & (1u << kNamespace)) && vars.ns.empty()) return false;
-  if ((vars_used_ & (1u << kName)) && vars.name.empty()) return false;
-  if ((vars_used_ & (1u << kServiceAccount)) && vars.service_account.empty()) return false;
-  if (literal_only_) return EqualFold(s, literals_, syntax_ == Syntax::kDns);
+  if (use_ == Use::kAllowed) return MatchesExactly(s, vars);
+  // Denied: fail closed.
+  if (s.size() > kMaxInput) return true;
+  if (syntax_ != Syntax::kDns) return MatchesExactly(s, vars);
+  s = WithoutTrailingDots(s);
+  if (MatchesExactly(s, vars)) return true;
+  return IsWildcardName(s) && MatchesOneLabelBefore(s.substr(1), vars);
+}
+
+bool Pattern::VariablesFit(const Variables& vars) const {
+  for (uint8_t var : {kNamespace, kName, kServiceAccount}) {
+    if (!(vars_used_ & (1u << var))) continue;
+    const std::string_view v = var == kNamespace ? vars.ns : var == kName ? vars.name : vars.service_account;
+    if (v.empty()) return false;
+    switch (syntax_) {
+      case Syntax::kDns:
+        if (!IsDnsLabel(v)) return false;
+        break;
+      case Syntax::kUri:
+        if (!IsUriPart(v)) return false;
+        break;
+      case Syntax::kEmailLocal:
+        if (!IsEmailLocal(v)) return false;
+        break;
+      case Syntax::kText:
+        break;
+    }
+  }
+  return true;
+}
+
+bool Pattern::MatchesExactly(std::string_view s, const Variables& vars) const {
+  if (vars_used_ != 0 && !VariablesFit(vars)) return false;
+  if (literal_only_) return EqualFold(s, literals_, fold_);
   if (s.size() > kMaxInput) return false;
   return MatchTokens(s, vars);
 }
 
+// The names "<label><rest>" the pattern matches are those whose label matches the pattern's first
+// label (the pattern's labels line up with the name's, "**" aside), so one probe decides: the
+// pattern's own first label with each "*" (or "**") as "a" and each variable as its value.
+bool Pattern::MatchesOneLabelBefore(std::string_view rest, const Variables& vars) const {
+  char probe[kMaxInput + 1];
+  size_t n = 0;
+  auto put = [&](std::string_view part) {
+    if (n + part.size() > kMaxInput) return false;
+    std::memcpy(probe + n, part.data(), part.size());
+    n += part.size();
+    return true;
+  };
+  for (const Token& t : tokens_) {
+    bool label_ends = false;
+    std::string_view part;
+    switch (t.kind) {
+      case Kind::kLiteral:
+        part = std::string_view(literals_).substr(t.offset, t.length);
+        if (size_t dot = part.find('.'); dot != std::string_view::npos) {
+          part = part.substr(0, dot);
+          label_ends = true;
+        }
+        break;
+      case Kind::kVariable:
+        part = t.var == kNamespace ? vars.ns : t.var == kName ? vars.name : vars.service_account;
+        break;
+      case Kind::kStar:
+      case Kind::kDoubleStar:
+        part = "a";
+        break;
+    }
+    if (!put(part)) return true;  // too long to check: denied
+    if (label_ends) break;
+  }
+  if (n == 0) return false;  // an empty first label matches no name
+  if (!put(rest)) return true;
+  return MatchesExactly(std::string_view(probe, n), vars);
+}
+
 bool Pattern::MatchTokens(std::string_view s, const Variables& vars) const {
-  const bool fold = syntax_ == Syntax::kDns;
+  const bool fold = fold_;
   const size_t n = s.size();
   const size_t words = (n + 1 + 63) / 64;
   Bits a, b;  // a: positions reachable before the token; b: after it
@@ -165,9 +283,7 @@ bool Pattern::MatchTokens(std::string_view s, const Variables& vars) const {
         break;
       }
       case Kind::kStar: {
-        // Any run without the separator ('.' for DNS, '/' for URIs; none for text).
-        const char stop = syntax_ == Syntax::kDns ? '.' : syntax_ == Syntax::kUri ? '/' : '\0';
-        const bool stops = syntax_ != Syntax::kText;
+        // Any run without a separator ('.' for DNS, UriStop for URIs; none for text).
         bool carry = false;
         for (size_t j = 0; j <= n; ++j) {
           if (cur->Test(j)) carry = true;
@@ -175,7 +291,9 @@ bool Pattern::MatchTokens(std::string_view s, const Variables& vars) const {
             next->Set(j);
             any = true;
           }
-          if (stops && j < n && s[j] == stop) carry = false;
+          if (j < n && ((syntax_ == Syntax::kDns && s[j] == '.') || (syntax_ == Syntax::kUri && UriStop(s[j])))) {
+            carry = false;
+          }
         }
         break;
       }
@@ -212,22 +330,27 @@ bool Pattern::MatchTokens(std::string_view s, const Variables& vars) const {
 
 // ---- EmailPattern ---------------------------------------------------------------------------
 
-Result<EmailPattern> EmailPattern::Compile(std::string_view text, bool variables) {
+Result<EmailPattern> EmailPattern::Compile(std::string_view text, bool variables, Pattern::Use use) {
   EmailPattern e;
   e.text_ = std::string(text);
+  e.use_ = use;
   const size_t at = text.rfind('@');
   if (at == std::string_view::npos) return InvalidArgument(std::string(kNotEmail));
-  CW_ASSIGN_OR_RETURN(Pattern domain, Pattern::Compile(text.substr(at + 1), Pattern::Syntax::kDns, variables));
-  CW_ASSIGN_OR_RETURN(Pattern local, Pattern::Compile(text.substr(0, at), Pattern::Syntax::kText, variables));
+  CW_ASSIGN_OR_RETURN(Pattern domain, Pattern::Compile(text.substr(at + 1), Pattern::Syntax::kDns, variables, use));
+  CW_ASSIGN_OR_RETURN(Pattern local, Pattern::Compile(text.substr(0, at), Pattern::Syntax::kEmailLocal, variables, use));
   e.local_ = std::move(local);
   e.domain_ = std::move(domain);
   return e;
 }
 
 bool EmailPattern::Matches(std::string_view email, const Variables& vars) const {
+  const bool denied = use_ == Pattern::Use::kDenied;
+  if (denied && email.size() > kMaxInput) return true;
   const size_t at = email.rfind('@');
   if (at == std::string_view::npos) return false;
-  return domain_->Matches(email.substr(at + 1), vars) && local_->Matches(email.substr(0, at), vars);
+  std::string_view local = email.substr(0, at);
+  if (denied && local.size() >= 2 && local.front() == '"' && local.back() == '"') local = local.substr(1, local.size() - 2);
+  return domain_->Matches(email.substr(at + 1), vars) && local_->Matches(local, vars);
 }
 
 // ---- IP addresses and ranges ------------------------------------------------------------------

@@ -5,13 +5,23 @@
 //   p->Matches("web.team-a.svc", Variables{.ns = "team-a", .name = "web"});   // true
 //
 // Syntaxes (docs/policy.md, "Patterns"):
-//   kDns   "*" any run of characters inside one label (never a '.'), "**" one or more whole
-//          labels; "**" must be a whole label. Case-insensitive (ASCII).
-//   kUri   "*" any run of characters without '/', "**" any run of characters. Case-sensitive.
-//   kText  "*" (and "**") any run of characters. Case-sensitive.
+//   kDns         "*" any run of characters inside one label (never a '.'), "**" one or more
+//                whole labels; "**" must be a whole label. Case-insensitive (ASCII).
+//   kUri         "*" any run of characters without '/', '?', '#', '@' or ':' (so it stays inside
+//                one part of the URI), "**" any run of characters. Case-sensitive.
+//   kText        "*" (and "**") any run of characters. Case-sensitive.
+//   kEmailLocal  an email's local part: as kText.
 // With `variables`, {{namespace}}, {{name}} and {{serviceAccount}} stand for the request's
-// values and match them literally (case-insensitively in kDns); a pattern that uses a variable
-// the request has no value for matches nothing. Without, braces are literal text.
+// values and match them literally (case-insensitively in kDns). A pattern that uses a variable
+// the request has no value for, or whose value does not fit the syntax, matches nothing: in
+// kDns a value must be one DNS label ([a-z0-9-], 1 to 63, no '-' at either end); in kUri it
+// holds none of / ? # @ : * % or backslash, nor whitespace or control characters; in kEmailLocal only
+// letters, digits and . _ + -. Without `variables`, braces are literal text.
+//
+// Use::kDenied patterns fail closed, for `denied` rules, where a miss lets a request through:
+// a value longer than kMaxMatchedLength matches; kDns ignores trailing dots (of the value and the
+// pattern) and a value whose leftmost label is "*" matches when a name it covers (any one label
+// in place of the '*') would; kEmailLocal ignores ASCII case.
 #pragma once
 
 #include <cstdint>
@@ -31,12 +41,19 @@ struct Variables {
   std::string_view service_account;  // the ServiceAccount's name (not "ns/name")
 };
 
+// Longer values are matched by no kAllowed pattern and by every kDenied one.
+inline constexpr size_t kMaxMatchedLength = 4095;
+
+// A leftmost label "*": a wildcard name, which covers every name with one label in its place.
+inline bool IsWildcardName(std::string_view name) { return !name.empty() && name[0] == '*' && (name.size() == 1 || name[1] == '.'); }
+
 class Pattern {
  public:
-  enum class Syntax { kDns, kUri, kText };
+  enum class Syntax { kDns, kUri, kText, kEmailLocal };
+  enum class Use { kAllowed, kDenied };
 
   // Errors are the bare reason ("uses an unknown variable; ..."); the caller adds the field.
-  static Result<Pattern> Compile(std::string_view text, Syntax syntax, bool variables);
+  static Result<Pattern> Compile(std::string_view text, Syntax syntax, bool variables, Use use = Use::kAllowed);
 
   bool Matches(std::string_view s, const Variables& vars) const;
   bool Matches(std::string_view s) const { return Matches(s, Variables{}); }
@@ -52,27 +69,37 @@ class Pattern {
     uint32_t length;
   };
 
+  // The pattern as written, without Use::kDenied's extras.
+  bool MatchesExactly(std::string_view s, const Variables& vars) const;
+  // kDns: whether some name of one label followed by `rest` ("" or ".<labels>") matches.
+  bool MatchesOneLabelBefore(std::string_view rest, const Variables& vars) const;
+  bool VariablesFit(const Variables& vars) const;
   bool MatchTokens(std::string_view s, const Variables& vars) const;
 
   std::string text_;
-  std::string literals_;  // literal runs, lower-cased for kDns
+  std::string literals_;  // literal runs, lower-cased when fold_
   std::vector<Token> tokens_;
   Syntax syntax_ = Syntax::kText;
+  Use use_ = Use::kAllowed;
+  bool fold_ = false;      // ASCII case-insensitive: kDns, and kEmailLocal when kDenied
   uint8_t vars_used_ = 0;  // bit per Var
   bool literal_only_ = false;
 };
 
-// Matches text of the form local-part@domain: the local part as kText (case-sensitive, as RFC
-// 5321 says), the domain as kDns. Both split at the last '@'.
+// Matches text of the form local-part@domain: the local part as kEmailLocal (case-sensitive, as
+// RFC 5321 says), the domain as kDns. Both split at the last '@'. Use::kDenied also strips one
+// level of double quotes around the value's local part ("\"ceo\"@example.com" is ceo@...) and
+// ignores the local part's case, as mail servers commonly do.
 class EmailPattern {
  public:
-  static Result<EmailPattern> Compile(std::string_view text, bool variables);
+  static Result<EmailPattern> Compile(std::string_view text, bool variables, Pattern::Use use = Pattern::Use::kAllowed);
   bool Matches(std::string_view email, const Variables& vars) const;
   const std::string& text() const { return text_; }
 
  private:
   std::string text_;
   std::optional<Pattern> local_, domain_;
+  Pattern::Use use_ = Pattern::Use::kAllowed;
 };
 
 // An IPv4 or IPv6 address as 16 bytes; IPv4 (and IPv4-mapped IPv6, ::ffff:a.b.c.d, which TLS

@@ -89,24 +89,26 @@ std::string KeyRuleName(const KeyAlgorithmRule& rule) {
 // ---- Compiling ----------------------------------------------------------------------------------
 
 Result<std::vector<Pattern>> CompileList(const std::vector<std::string>& items, std::string_view field,
-                                         Pattern::Syntax syntax, bool variables) {
+                                         Pattern::Syntax syntax, bool variables,
+                                         Pattern::Use use = Pattern::Use::kAllowed) {
   std::vector<Pattern> out;
   out.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].empty()) return FieldError(Indexed(field, i), "must not be empty");
-    auto p = Pattern::Compile(items[i], syntax, variables);
+    auto p = Pattern::Compile(items[i], syntax, variables, use);
     if (!p.ok()) return FieldError(Indexed(field, i), p.error().message());
     out.push_back(std::move(*p));
   }
   return out;
 }
 
-Result<std::vector<EmailPattern>> CompileEmails(const std::vector<std::string>& items, std::string_view field) {
+Result<std::vector<EmailPattern>> CompileEmails(const std::vector<std::string>& items, std::string_view field,
+                                                Pattern::Use use) {
   std::vector<EmailPattern> out;
   out.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].empty()) return FieldError(Indexed(field, i), "must not be empty");
-    auto p = EmailPattern::Compile(items[i], /*variables=*/true);
+    auto p = EmailPattern::Compile(items[i], /*variables=*/true, use);
     if (!p.ok()) return FieldError(Indexed(field, i), p.error().message());
     out.push_back(std::move(*p));
   }
@@ -205,7 +207,8 @@ Status CompileAllowed(const AllowedRules& a, CompiledPolicy& p) {
     CW_ASSIGN_OR_RETURN(p.uris, CompileList(*a.uris, "allowed.uris", Pattern::Syntax::kUri, true));
   }
   if (a.email_addresses) {
-    CW_ASSIGN_OR_RETURN(p.email_addresses, CompileEmails(*a.email_addresses, "allowed.emailAddresses"));
+    CW_ASSIGN_OR_RETURN(p.email_addresses,
+                        CompileEmails(*a.email_addresses, "allowed.emailAddresses", Pattern::Use::kAllowed));
   }
   for (const auto& f : kSubjectFields) {
     const auto& list = a.subject.*f.list;
@@ -240,11 +243,14 @@ Status CompileAllowed(const AllowedRules& a, CompiledPolicy& p) {
   return Ok();
 }
 
+// Denied patterns fail closed (patterns.h, Use::kDenied): a miss there lets a request through.
 Status CompileDenied(const DeniedRules& d, CompiledPolicy& p) {
-  CW_ASSIGN_OR_RETURN(p.denied_dns_names, CompileList(d.dns_names, "denied.dnsNames", Pattern::Syntax::kDns, true));
+  constexpr auto kDenied = Pattern::Use::kDenied;
+  CW_ASSIGN_OR_RETURN(p.denied_dns_names,
+                      CompileList(d.dns_names, "denied.dnsNames", Pattern::Syntax::kDns, true, kDenied));
   CW_ASSIGN_OR_RETURN(p.denied_ip_ranges, CompileRanges(d.ip_ranges, "denied.ipAddresses"));
-  CW_ASSIGN_OR_RETURN(p.denied_uris, CompileList(d.uris, "denied.uris", Pattern::Syntax::kUri, true));
-  CW_ASSIGN_OR_RETURN(p.denied_email_addresses, CompileEmails(d.email_addresses, "denied.emailAddresses"));
+  CW_ASSIGN_OR_RETURN(p.denied_uris, CompileList(d.uris, "denied.uris", Pattern::Syntax::kUri, true, kDenied));
+  CW_ASSIGN_OR_RETURN(p.denied_email_addresses, CompileEmails(d.email_addresses, "denied.emailAddresses", kDenied));
   return Ok();
 }
 
@@ -371,11 +377,23 @@ Verdict CheckDenied(const CompiledPolicy& p, const Subject& s, bool explain) {
   Verdict v;
   auto patterns = [&](const std::vector<std::string>& values, const auto& denied, const char* rule) {
     for (const auto& value : values) {
+      if (value.size() > internal::kMaxMatchedLength) {  // the patterns would match it too; say why
+        v.rule = rule;
+        if (explain) {
+          v.message = PolicyPrefix(p.name) + rule + ": a value of " + std::to_string(value.size()) +
+                      " characters is denied unchecked (denied patterns check at most " +
+                      std::to_string(internal::kMaxMatchedLength) + ")";
+        }
+        return true;
+      }
       for (const auto& d : denied) {
         if (d.Matches(value, s.vars)) {
           v.rule = rule;
           if (explain) {
-            v.message = PolicyPrefix(p.name) + rule + ": " + Quote(value) + " matches the denied pattern " + Quote(d.text());
+            const bool wildcard = std::string_view(rule) == "denied.dnsNames" && internal::IsWildcardName(value);
+            v.message = PolicyPrefix(p.name) + rule + ": " + Quote(value) +
+                        (wildcard ? " covers a name the denied pattern " + Quote(d.text()) + " matches"
+                                  : " matches the denied pattern " + Quote(d.text()));
           }
           return true;
         }

@@ -398,7 +398,142 @@ INSTANTIATE_TEST_SUITE_P(
             [](Request& q) { q.tmpl.subject.Add("CN", "admin"); },
             R"(CertificatePolicy "p": allowed.commonName: "admin" does not match "*.team-a.svc")"},
         Row{"CommonNameOmittedInTheRequestIsFine",
-            {{"p", [](PolicySpec& s) { s.allowed.common_name = "*.team-a.svc"; }}}, Same, ""}),
+            {{"p", [](PolicySpec& s) { s.allowed.common_name = "*.team-a.svc"; }}}, Same, ""},
+        // A requested wildcard is matched as text in `allowed`: only "*" or "**" in its place allows it.
+        Row{"DnsLiteralDoesNotAllowARequestedWildcard", {{"p", Dns({"api.team-a.svc", "web.team-a.svc"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.team-a.svc"}; },
+            R"(CertificatePolicy "p": allowed.dnsNames: "*.team-a.svc" matches none of ["api.team-a.svc", )"
+            R"("web.team-a.svc"])"},
+        Row{"DnsStarPartDoesNotAllowARequestedWildcard", {{"p", Dns({"web-*.team-a.svc"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.team-a.svc"}; },
+            R"(CertificatePolicy "p": allowed.dnsNames: "*.team-a.svc" matches none of ["web-*.team-a.svc"])"},
+        Row{"DnsDoubleStarAllowsARequestedWildcard", {{"p", Dns({"**.team-a.svc"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.team-a.svc"}; }, ""}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+SpecEdit Uris(std::vector<std::string> patterns) {
+  return [patterns](PolicySpec& s) { s.allowed.uris = patterns; };
+}
+SpecEdit Emails(std::vector<std::string> patterns) {
+  return [patterns](PolicySpec& s) { s.allowed.email_addresses = patterns; };
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    UriStarsAndVariableValues, PolicyEvaluation,
+    ::testing::Values(
+        // In URIs "*" stops at '/', '?', '#', '@' and ':', so it stays inside one part of the URI.
+        Row{"UriStarMatchesInsideTheHost", {{"p", Uris({"https://*.example.com/**"})}},
+            [](Request& q) { q.tmpl.uris = {"https://api.example.com/v1/x"}; }, ""},
+        Row{"UriStarNeverCrossesAQuestionMark", {{"p", Uris({"https://*.example.com/**"})}},
+            [](Request& q) { q.tmpl.uris = {"https://evil.com?.example.com/"}; },
+            R"(CertificatePolicy "p": allowed.uris: "https://evil.com?.example.com/" matches none of )"
+            R"(["https://*.example.com/**"])"},
+        Row{"UriStarNeverCrossesAHash", {{"p", Uris({"https://*.example.com/**"})}},
+            [](Request& q) { q.tmpl.uris = {"https://evil.com#.example.com/x"}; },
+            R"(CertificatePolicy "p": allowed.uris: "https://evil.com#.example.com/x" matches none of )"
+            R"(["https://*.example.com/**"])"},
+        Row{"UriStarNeverCrossesAnAt", {{"p", Uris({"https://*.example.com/**"})}},
+            [](Request& q) { q.tmpl.uris = {"https://evil.com@api.example.com/"}; },
+            R"(CertificatePolicy "p": allowed.uris: "https://evil.com@api.example.com/" matches none of )"
+            R"(["https://*.example.com/**"])"},
+        Row{"UriStarNeverCrossesAColon", {{"p", Uris({"https://*.example.com/**"})}},
+            [](Request& q) { q.tmpl.uris = {"https://evil.com:443.example.com/"}; },
+            R"(CertificatePolicy "p": allowed.uris: "https://evil.com:443.example.com/" matches none of )"
+            R"(["https://*.example.com/**"])"},
+        Row{"UriDoubleStarCrossesEverything", {{"p", Uris({"https://api.example.com/**"})}},
+            [](Request& q) { q.tmpl.uris = {"https://api.example.com/a?b=c:d@e#f"}; }, ""},
+        // A variable stands for one DNS label in DNS names and email domains.
+        Row{"DnsVariableIsNotAWildcard", {{"p", Dns({"{{name}}.apps.example.com"})}},
+            [](Request& q) {
+              q.r.name = "*";
+              q.tmpl.dns_names = {"*.apps.example.com"};
+            },
+            R"(CertificatePolicy "p": allowed.dnsNames: "*.apps.example.com" matches none of )"
+            R"(["{{name}}.apps.example.com"])"},
+        Row{"DnsVariableIsOneLabelNotTwo", {{"p", Dns({"{{name}}.apps.example.com"})}},
+            [](Request& q) {
+              q.r.name = "a.b";
+              q.tmpl.dns_names = {"a.b.apps.example.com"};
+            },
+            R"(CertificatePolicy "p": allowed.dnsNames: "a.b.apps.example.com" matches none of )"
+            R"(["{{name}}.apps.example.com"])"},
+        Row{"DnsVariableMustBeAValidLabel", {{"p", Dns({"{{name}}.apps.example.com"})}},
+            [](Request& q) {
+              q.r.name = "web-";
+              q.tmpl.dns_names = {"web-.apps.example.com"};
+            },
+            R"(CertificatePolicy "p": allowed.dnsNames: "web-.apps.example.com" matches none of )"
+            R"(["{{name}}.apps.example.com"])"},
+        Row{"EmailDomainVariableIsOneLabel", {{"p", Emails({"ops@{{name}}.example.com"})}},
+            [](Request& q) {
+              q.r.name = "a.b";
+              q.tmpl.email_addresses = {"ops@a.b.example.com"};
+            },
+            R"(CertificatePolicy "p": allowed.emailAddresses: "ops@a.b.example.com" matches none of )"
+            R"(["ops@{{name}}.example.com"])"},
+        // In URIs a variable never holds a separator, a '*' or whitespace.
+        Row{"UriVariableHoldsNoSlash", {{"p", Uris({"spiffe://cluster.local/ns/team-a/sa/{{name}}"})}},
+            [](Request& q) {
+              q.r.name = "web/admin";
+              q.tmpl.uris = {"spiffe://cluster.local/ns/team-a/sa/web/admin"};
+            },
+            R"(CertificatePolicy "p": allowed.uris: "spiffe://cluster.local/ns/team-a/sa/web/admin" matches none of )"
+            R"(["spiffe://cluster.local/ns/team-a/sa/{{name}}"])"},
+        Row{"UriVariableHoldsNoQuestionMark", {{"p", Uris({"https://{{name}}.example.com/"})}},
+            [](Request& q) {
+              q.r.name = "evil.com?";
+              q.tmpl.uris = {"https://evil.com?.example.com/"};
+            },
+            R"(CertificatePolicy "p": allowed.uris: "https://evil.com?.example.com/" matches none of )"
+            R"(["https://{{name}}.example.com/"])"},
+        Row{"UriVariableHoldsNoWhitespace", {{"p", Uris({"urn:example:{{name}}"})}},
+            [](Request& q) {
+              q.r.name = "a b";
+              q.tmpl.uris = {"urn:example:a b"};
+            },
+            R"(CertificatePolicy "p": allowed.uris: "urn:example:a b" matches none of ["urn:example:{{name}}"])"},
+        Row{"UriVariableHoldsNoPercentEscape", {{"p", Uris({"spiffe://cluster.local/ns/team-a/sa/{{name}}"})}},
+            [](Request& q) {
+              q.r.name = "web%2Fadmin";
+              q.tmpl.uris = {"spiffe://cluster.local/ns/team-a/sa/web%2Fadmin"};
+            },
+            R"(CertificatePolicy "p": allowed.uris: "spiffe://cluster.local/ns/team-a/sa/web%2Fadmin" matches none )"
+            R"(of ["spiffe://cluster.local/ns/team-a/sa/{{name}}"])"},
+        Row{"UriVariableWithADot", {{"p", Uris({"https://{{name}}.example.com/"})}},
+            [](Request& q) {
+              q.r.name = "web.v2";
+              q.tmpl.uris = {"https://web.v2.example.com/"};
+            },
+            ""},
+        // In email local parts a variable holds letters, digits and . _ + - only.
+        Row{"EmailLocalVariableHoldsNoAt", {{"p", Emails({"{{name}}@example.com"})}},
+            [](Request& q) {
+              q.r.name = "ceo@evil.com";
+              q.tmpl.email_addresses = {"ceo@evil.com@example.com"};
+            },
+            R"(CertificatePolicy "p": allowed.emailAddresses: "ceo@evil.com@example.com" matches none of )"
+            R"(["{{name}}@example.com"])"},
+        Row{"EmailLocalVariableHoldsNoQuote", {{"p", Emails({"{{name}}@example.com"})}},
+            [](Request& q) {
+              q.r.name = "\"ops\"";
+              q.tmpl.email_addresses = {"\"ops\"@example.com"};
+            },
+            R"(CertificatePolicy "p": allowed.emailAddresses: "\"ops\"@example.com" matches none of )"
+            R"(["{{name}}@example.com"])"},
+        Row{"EmailLocalVariableWithDotsAndPlus", {{"p", Emails({"{{name}}@example.com"})}},
+            [](Request& q) {
+              q.r.name = "Web.ops+x_1";
+              q.tmpl.email_addresses = {"Web.ops+x_1@example.com"};
+            },
+            ""},
+        Row{"AllowedEmailLongerThanTheBoundMatchesNothing", {{"p", Emails({"*@example.com"})}},
+            [](Request& q) { q.tmpl.email_addresses = {std::string(5000, 'a') + "@example.com"}; },
+            R"(CertificatePolicy "p": allowed.emailAddresses: ")" + std::string(5000, 'a') +
+                R"(@example.com" matches none of ["*@example.com"])"},
+        Row{"AllowedEmailQuotesAreNotStripped", {{"p", Emails({"ops@example.com"})}},
+            [](Request& q) { q.tmpl.email_addresses = {"\"ops\"@example.com"}; },
+            R"(CertificatePolicy "p": allowed.emailAddresses: "\"ops\"@example.com" matches none of )"
+            R"(["ops@example.com"])"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 SpecEdit Ips(std::vector<std::string> ranges) {
@@ -443,6 +578,16 @@ INSTANTIATE_TEST_SUITE_P(
             [](Request& q) { q.tmpl.ip_addresses = {"11.0.0.1", "fd00::1"}; }, ""}),
     [](const auto& info) { return std::string(info.param.name); });
 
+SpecEdit DeniedDns(std::vector<std::string> patterns) {
+  return [patterns](PolicySpec& s) { s.denied.dns_names = patterns; };
+}
+SpecEdit DeniedEmails(std::vector<std::string> patterns) {
+  return [patterns](PolicySpec& s) { s.denied.email_addresses = patterns; };
+}
+SpecEdit DeniedUris(std::vector<std::string> patterns) {
+  return [patterns](PolicySpec& s) { s.denied.uris = patterns; };
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Denied, PolicyEvaluation,
     ::testing::Values(
@@ -469,7 +614,64 @@ INSTANTIATE_TEST_SUITE_P(
                 s.selector.issuer_refs = {{"other-ca", ""}};
                 s.denied.dns_names = {"**"};
               }}},
-            Same, ""}),
+            Same, ""},
+        // A requested wildcard is denied when a name it covers would be.
+        Row{"DeniedNameCoveredByARequestedWildcard", {{"no-api", DeniedDns({"kubernetes.default.svc"})}},
+            [](Request& q) { q.tmpl.dns_names = {"web.team-a.svc", "*.default.svc"}; },
+            R"(CertificatePolicy "no-api": denied.dnsNames: "*.default.svc" covers a name the denied pattern )"
+            R"("kubernetes.default.svc" matches)"},
+        Row{"DeniedStarPartCoveredByARequestedWildcard", {{"no-evil", DeniedDns({"web-*.evil.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.evil.com"}; },
+            R"(CertificatePolicy "no-evil": denied.dnsNames: "*.evil.com" covers a name the denied pattern )"
+            R"("web-*.evil.com" matches)"},
+        Row{"DeniedDoubleStarCoveredByARequestedWildcard", {{"no-evil", DeniedDns({"**.evil.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.EVIL.com"}; },
+            R"(CertificatePolicy "no-evil": denied.dnsNames: "*.EVIL.com" covers a name the denied pattern )"
+            R"("**.evil.com" matches)"},
+        Row{"DeniedVariableLabelCoveredByARequestedWildcard", {{"not-own", DeniedDns({"{{name}}-api.example.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.example.com"}; },
+            R"(CertificatePolicy "not-own": denied.dnsNames: "*.example.com" covers a name the denied pattern )"
+            R"("{{name}}-api.example.com" matches)"},
+        Row{"DeniedVariableTheRequestLacksCoversNothing", {{"no-sa", DeniedDns({"{{serviceAccount}}.example.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.example.com"}; }, ""},
+        Row{"RequestedWildcardCoversOneLabelOnly", {{"no-api", DeniedDns({"api.eu.evil.com", "evil.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.evil.com"}; }, ""},
+        Row{"RequestedWildcardInADeeperLabelIsNotCoveredByAStar", {{"no-evil", DeniedDns({"*.evil.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"*.eu.evil.com"}; }, ""},
+        Row{"DeniedLiteralDnsNameIsCaseInsensitive", {{"no-api", DeniedDns({"kubernetes.default.svc"})}},
+            [](Request& q) { q.tmpl.dns_names = {"Kubernetes.DEFAULT.svc"}; },
+            R"(CertificatePolicy "no-api": denied.dnsNames: "Kubernetes.DEFAULT.svc" matches the denied pattern )"
+            R"("kubernetes.default.svc")"},
+        Row{"DeniedDnsNameIgnoresATrailingDot", {{"no-evil", DeniedDns({"evil.com", "**.evil.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"evil.com."}; },
+            R"(CertificatePolicy "no-evil": denied.dnsNames: "evil.com." matches the denied pattern "evil.com")"},
+        Row{"DeniedDnsPatternIgnoresATrailingDot", {{"no-evil", DeniedDns({"*.evil.com."})}},
+            [](Request& q) { q.tmpl.dns_names = {"api.evil.com"}; },
+            R"(CertificatePolicy "no-evil": denied.dnsNames: "api.evil.com" matches the denied pattern "*.evil.com.")"},
+        Row{"DeniedDnsNameLongerThanTheBoundIsDenied", {{"no-evil", DeniedDns({"**.evil.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {std::string(5000, 'a') + ".example.com"}; },
+            "CertificatePolicy \"no-evil\": denied.dnsNames: a value of 5012 characters is denied unchecked "
+            "(denied patterns check at most 4095)"},
+        // Email local parts: case and one level of quotes do not dodge a denied rule.
+        Row{"DeniedEmailLocalPartIgnoresCase", {{"no-ceo", DeniedEmails({"ceo@**"})}},
+            [](Request& q) { q.tmpl.email_addresses = {"CEO@example.com"}; },
+            R"(CertificatePolicy "no-ceo": denied.emailAddresses: "CEO@example.com" matches the denied pattern "ceo@**")"},
+        Row{"DeniedEmailLocalPartIgnoresQuotes", {{"no-security", DeniedEmails({"ceo@**", "security@example.com"})}},
+            [](Request& q) { q.tmpl.email_addresses = {"\"Security\"@Example.com"}; },
+            R"(CertificatePolicy "no-security": denied.emailAddresses: "\"Security\"@Example.com" matches the denied )"
+            R"(pattern "security@example.com")"},
+        Row{"DeniedEmailLocalVariableIgnoresCase", {{"not-own", DeniedEmails({"{{name}}@example.com"})}},
+            [](Request& q) { q.tmpl.email_addresses = {"WEB@example.com"}; },
+            R"(CertificatePolicy "not-own": denied.emailAddresses: "WEB@example.com" matches the denied pattern )"
+            R"("{{name}}@example.com")"},
+        Row{"DeniedEmailLongerThanTheBoundIsDenied", {{"no-evil", DeniedEmails({"*@evil.com"})}},
+            [](Request& q) { q.tmpl.email_addresses = {std::string(5000, 'a') + "@example.com"}; },
+            "CertificatePolicy \"no-evil\": denied.emailAddresses: a value of 5012 characters is denied unchecked "
+            "(denied patterns check at most 4095)"},
+        Row{"DeniedUriLongerThanTheBoundIsDenied", {{"no-admin", DeniedUris({"spiffe://cluster.local/ns/kube-system/**"})}},
+            [](Request& q) { q.tmpl.uris = {"https://example.com/" + std::string(5000, 'a')}; },
+            "CertificatePolicy \"no-admin\": denied.uris: a value of 5020 characters is denied unchecked "
+            "(denied patterns check at most 4095)"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 SpecEdit Usages(std::vector<std::string> names) {
@@ -792,7 +994,7 @@ std::string GlobRegex(const std::string& glob, char separator) {
       re += separator == '.' ? "[^.](.*[^.])?" : ".*";
       while (i + 1 < glob.size() && glob[i + 1] == '*') ++i;
     } else if (glob[i] == '*') {
-      re += std::string("[^") + (separator == '.' ? "." : "/") + "]*";
+      re += separator == '.' ? "[^.]*" : "[^/?#@:]*";
     } else if (glob[i] == '.') {
       re += "\\.";
     } else {
@@ -840,6 +1042,51 @@ TEST(PolicyPatterns, AgreeWithARegularExpressionReference) {
     }
   }
   EXPECT_GT(compared, 20000);
+}
+
+// A requested wildcard "*<rest>" is denied exactly when some name "<label><rest>" is: checked
+// against every label of up to 7 letters over the alphabet, more than any pattern here needs.
+TEST(PolicyPatterns, DeniedWildcardAgreesWithTheNamesItCovers) {
+  std::mt19937 rng(20260524);
+  auto pick = [&](std::string_view from, size_t max) {
+    std::string out;
+    const size_t n = rng() % (max + 1);
+    for (size_t i = 0; i < n; ++i) out += from[rng() % from.size()];
+    return out;
+  };
+  std::vector<std::string> labels;
+  for (size_t n = 1; n <= 7; ++n) {
+    for (size_t bits = 0; bits < (size_t{1} << n); ++bits) {
+      std::string label;
+      for (size_t i = 0; i < n; ++i) label += (bits >> i) & 1 ? 'b' : 'a';
+      labels.push_back(label);
+    }
+  }
+  auto denied = [](const PolicySet& set, const std::string& name) {
+    Request q;
+    q.tmpl.dns_names = {name};
+    q.r.tmpl = &q.tmpl;
+    return !set.Evaluate(q.r, false).allowed;
+  };
+  int compared = 0;
+  for (int i = 0; i < 600; ++i) {
+    const std::string glob = pick("ab.**", 7);
+    if (glob.empty()) continue;
+    PolicySpec spec;
+    spec.denied.dns_names = {glob};
+    auto compiled = Compile("p", spec);
+    if (!compiled.ok()) continue;
+    PolicySet set;
+    set.Add(*compiled);
+    for (int j = 0; j < 5; ++j) {
+      const std::string rest = rng() % 4 == 0 ? "" : "." + pick("ab.", 5);
+      bool covered = false;
+      for (const auto& label : labels) covered = covered || denied(set, label + rest);
+      ASSERT_EQ(denied(set, "*" + rest), covered) << "denied \"" << glob << "\" request \"*" << rest << "\"";
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 1500);
 }
 
 TEST(DoorName, NamesEachDoor) {

@@ -87,9 +87,12 @@ struct SubjectRules {
 
 // What may appear. nullopt: not restricted. Patterns may use {{namespace}}, {{name}} and
 // {{serviceAccount}}; DNS and email-domain globs: "*" matches one label part (no '.'), "**" any
-// run of labels; URI globs: "*" matches no '/', "**" anything; other globs: "*" anything.
-// DNS names and email domains match case-insensitively, the rest exactly. A pattern using a
-// variable the request has no value for matches nothing. docs/policy.md has the details.
+// run of labels; URI globs: "*" matches none of / ? # @ :, "**" anything; other globs: "*"
+// anything. DNS names and email domains match case-insensitively, the rest exactly. A pattern
+// using a variable the request has no value for matches nothing, and so does one whose value
+// does not fit where it stands: one DNS label in DNS names and email domains, no URI delimiter,
+// '*', '%', backslash or whitespace in URIs, only letters, digits and . _ + - in email local parts.
+// docs/policy.md has the details.
 struct AllowedRules {
   std::optional<std::string> common_name;  // one glob
   std::optional<std::vector<std::string>> dns_names, uris, email_addresses;
@@ -101,7 +104,10 @@ struct AllowedRules {
   std::optional<int> max_path_length;                    // for CA certificates (needs is_ca)
 };
 
-// What may not appear (any match denies, whatever other policies allow).
+// What may not appear (any match denies, whatever other policies allow). Matching fails closed:
+// a requested wildcard ("*.example.com") is denied when a name it covers would be; DNS names and
+// email domains ignore case and trailing dots; email local parts ignore case and one level of
+// double quotes; a value longer than 4095 characters is denied unchecked.
 struct DeniedRules {
   std::vector<std::string> dns_names, uris, email_addresses, ip_ranges;
 };
