@@ -254,6 +254,14 @@ Status CompileDenied(const DeniedRules& d, CompiledPolicy& p) {
   return Ok();
 }
 
+// Whether a spec has an `allowed` section: `present`, or (for specs built in code) any field set.
+bool HasAllowed(const AllowedRules& a) {
+  const SubjectRules& s = a.subject;
+  return a.present || a.common_name || a.dns_names || a.uris || a.email_addresses || a.ip_ranges || s.organizations ||
+         s.organizational_units || s.countries || s.provinces || s.localities || s.street_addresses ||
+         s.postal_codes || s.serial_numbers || a.usages || a.key_algorithms || a.is_ca || a.max_path_length;
+}
+
 Status CheckConstraints(const Constraints& c) {
   if (c.min_duration && c.min_duration->count() < 0) return FieldError("constraints.minDuration", "must not be negative");
   if (c.max_duration && c.max_duration->count() < 0) return FieldError("constraints.maxDuration", "must not be negative");
@@ -432,6 +440,20 @@ Verdict CheckDenied(const CompiledPolicy& p, const Subject& s, bool explain) {
   return v;
 }
 
+// constraints.minDuration, which granting and restricting policies alike enforce.
+Verdict CheckMinDuration(const CompiledPolicy& p, const Subject& s, bool explain) {
+  Verdict v;
+  const auto& min = p.spec.constraints.min_duration;
+  if (min && s.t.duration < *min) {
+    v.rule = "constraints.minDuration";
+    if (explain) {
+      v.message = PolicyPrefix(p.name) + v.rule + ": the requested duration " + FormatDuration(s.t.duration) +
+                  " is shorter than the minimum " + FormatDuration(*min);
+    }
+  }
+  return v;
+}
+
 // `allowed` rules and `constraints`, in the order docs/policy.md lists them.
 Verdict CheckAllowed(const CompiledPolicy& p, const Subject& s, bool explain) {
   const AllowedRules& a = p.spec.allowed;
@@ -550,13 +572,13 @@ Verdict CheckAllowed(const CompiledPolicy& p, const Subject& s, bool explain) {
       });
     }
   }
-  if (p.spec.constraints.min_duration && t.duration < *p.spec.constraints.min_duration) {
-    return fail("constraints.minDuration", [&] {
-      return "the requested duration " + FormatDuration(t.duration) + " is shorter than the minimum " +
-             FormatDuration(*p.spec.constraints.min_duration);
-    });
-  }
-  return v;
+  return CheckMinDuration(p, s, explain);
+}
+
+std::optional<std::chrono::seconds> Shorter(std::optional<std::chrono::seconds> a, std::optional<std::chrono::seconds> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
 }
 
 // Of two allowing policies, the one that decides: the longer maxDuration (none is longest),
@@ -583,6 +605,7 @@ Result<std::shared_ptr<const CompiledPolicy>> Compile(std::string name, const Po
   auto p = std::make_shared<CompiledPolicy>();
   p->name = std::move(name);
   p->spec = spec;
+  p->grants = HasAllowed(spec.allowed);
   CW_ASSIGN_OR_RETURN(auto selector, CompileSelector(spec.selector));
   p->selector = std::move(selector);
   CW_RETURN_IF_ERROR(CompileAllowed(spec.allowed, *p));
@@ -672,7 +695,8 @@ PolicyDecision PolicySet::Evaluate(const PolicyRequest& r, bool policy_required)
   d.selected.reserve(selected.size());
   for (const auto* p : selected) d.selected.push_back(p->name);
 
-  if (selected.empty()) {
+  // No granting policy selects: what the issuer's policy setting says. `max`: the restrictions'.
+  auto without_grant = [&](std::optional<std::chrono::seconds> max) {
     if (policy_required) {
       const std::string kind = r.issuer_kind.empty() ? "issuer" : r.issuer_kind;
       return Deny(std::move(d), "", nullptr,
@@ -685,12 +709,14 @@ PolicyDecision PolicySet::Evaluate(const PolicyRequest& r, bool policy_required)
       return Deny(std::move(d), "", nullptr,
                   "CA certificates need a CertificatePolicy with allowed.isCA: true, and none selects this request");
     }
-    return d;
-  }
+    if (max && r.tmpl->duration > *max) d.max_duration = *max;
+    return std::move(d);
+  };
+  if (selected.empty()) return without_grant(std::nullopt);
 
   const Subject s = Describe(r, *r.tmpl);
 
-  // Invalid policies and denied rules: any one denies.
+  // Invalid policies and denied rules, of granting and restricting policies alike: any one denies.
   for (const auto* p : selected) {
     if (p->invalid) {
       return Deny(std::move(d), p->name, nullptr,
@@ -702,15 +728,35 @@ PolicyDecision PolicySet::Evaluate(const PolicyRequest& r, bool policy_required)
     }
   }
 
+  // Restricting policies (no `allowed`): minDuration denies, the shortest maxDuration applies.
+  std::optional<std::chrono::seconds> max;
+  size_t granting = 0;
+  for (const auto* p : selected) {
+    if (p->grants) {
+      ++granting;
+      continue;
+    }
+    if (CheckMinDuration(*p, s, false).rule) {
+      Verdict v = CheckMinDuration(*p, s, true);
+      return Deny(std::move(d), p->name, v.rule, std::move(v.message));
+    }
+    max = Shorter(max, p->spec.constraints.max_duration);
+  }
+
+  if (granting == 0) return without_grant(max);
+
   // One allowing policy suffices; the one with the longest maxDuration decides.
   const CompiledPolicy* best = nullptr;
+  const CompiledPolicy* only = nullptr;  // the granting policy, when there is one
   for (const auto* p : selected) {
+    if (!p->grants) continue;
+    only = p;
     if (CheckAllowed(*p, s, false).rule) continue;
     if (!best || Outranks(*p, *best)) best = p;
   }
   if (best) {
     d.policy = best->name;
-    const auto& max = best->spec.constraints.max_duration;
+    max = Shorter(max, best->spec.constraints.max_duration);
     if (max && r.tmpl->duration > *max) d.max_duration = *max;
     const auto& path = best->spec.allowed.max_path_length;
     if (r.tmpl->is_ca && path && (!r.tmpl->max_path_length || *r.tmpl->max_path_length > *path)) {
@@ -719,14 +765,17 @@ PolicyDecision PolicySet::Evaluate(const PolicyRequest& r, bool policy_required)
     return d;
   }
 
-  if (selected.size() == 1) {
-    Verdict v = CheckAllowed(*selected.front(), s, true);
-    return Deny(std::move(d), selected.front()->name, v.rule, std::move(v.message));
+  if (granting == 1) {
+    Verdict v = CheckAllowed(*only, s, true);
+    return Deny(std::move(d), only->name, v.rule, std::move(v.message));
   }
   std::string message = "no CertificatePolicy allows this request: ";
-  for (size_t i = 0; i < selected.size(); ++i) {
-    if (i) message += "; ";
-    message += CheckAllowed(*selected[i], s, true).message;
+  bool first = true;
+  for (const auto* p : selected) {
+    if (!p->grants) continue;
+    if (!first) message += "; ";
+    first = false;
+    message += CheckAllowed(*p, s, true).message;
   }
   return Deny(std::move(d), "", nullptr, std::move(message));
 }

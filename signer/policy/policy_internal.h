@@ -50,6 +50,9 @@ class CompiledPolicy {
   std::optional<internal::CompiledSelector> selector;
 
   PolicySpec spec;  // as written, for messages
+  // The spec has an `allowed` section: the policy grants what it allows. Without one it only
+  // restricts (denied rules, minDuration, maxDuration).
+  bool grants = false;
 
   // allowed
   std::optional<internal::Pattern> common_name;

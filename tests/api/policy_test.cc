@@ -54,6 +54,7 @@ TEST(PolicySpec, ReadsEveryField) {
   EXPECT_EQ(s.doors, (std::vector<pol::Door>{pol::Door::kCertificateSigningRequest, pol::Door::kPodCertificateRequest}));
 
   const pol::AllowedRules& a = spec->allowed;
+  EXPECT_TRUE(a.present);
   EXPECT_EQ(a.common_name, "{{name}}");
   EXPECT_EQ(a.dns_names, std::vector<std::string>{"*.{{namespace}}.svc"});
   EXPECT_EQ(a.ip_ranges, std::vector<std::string>{"10.0.0.0/8"});
@@ -82,12 +83,37 @@ TEST(PolicySpec, OmittedFieldsDoNotRestrict) {
   auto spec = ParsePolicySpec(Json::object());
   ASSERT_TRUE(spec.ok()) << spec.error().message();
   EXPECT_TRUE(spec->selector.issuer_refs.empty());
+  EXPECT_FALSE(spec->allowed.present) << "no allowed section: the policy only restricts";
   EXPECT_FALSE(spec->allowed.common_name);
   EXPECT_FALSE(spec->allowed.dns_names);
   EXPECT_FALSE(spec->allowed.usages);
   EXPECT_FALSE(spec->allowed.key_algorithms);
   EXPECT_FALSE(spec->allowed.is_ca);
   EXPECT_FALSE(spec->constraints.max_duration);
+}
+
+TEST(PolicySpec, AnEmptyAllowedSectionGrants) {
+  auto empty = ParsePolicySpec(Json::parse(R"({"allowed": {}, "denied": {"dnsNames": ["**.evil.com"]}})"));
+  ASSERT_TRUE(empty.ok()) << empty.error().message();
+  EXPECT_TRUE(empty->allowed.present);
+  auto deny_only = ParsePolicySpec(Json::parse(R"({"denied": {"dnsNames": ["**.evil.com"]}})"));
+  ASSERT_TRUE(deny_only.ok()) << deny_only.error().message();
+  EXPECT_FALSE(deny_only->allowed.present);
+
+  // As the engine sees them: on a policy: Required issuer only the one with `allowed` signs.
+  signer::CertificateTemplate tmpl;
+  tmpl.dns_names = {"web.team-a.svc"};
+  pol::PolicyRequest r;
+  r.ns = "team-a";
+  r.issuer_kind = "ClusterIssuer";
+  r.issuer_name = "corp-ca";
+  r.tmpl = &tmpl;
+  pol::PolicySet restricts;
+  restricts.Add(pol::Compile("no-evil", *deny_only).value());
+  EXPECT_FALSE(restricts.Evaluate(r, /*policy_required=*/true).allowed);
+  pol::PolicySet grants;
+  grants.Add(pol::Compile("all-but-evil", *empty).value());
+  EXPECT_TRUE(grants.Evaluate(r, /*policy_required=*/true).allowed);
 }
 
 TEST(PolicySpec, SelectorAloneOfAnInvalidPolicy) {

@@ -77,6 +77,9 @@ void Same(Request&) {}
 SpecEdit DenyAll() {  // selects by default, allows no DNS name: shows whether it selected
   return [](PolicySpec& s) { s.allowed.dns_names = std::vector<std::string>{}; };
 }
+SpecEdit AllowAll() {  // `allowed: {}`: grants, restricts nothing
+  return [](PolicySpec& s) { s.allowed.present = true; };
+}
 SpecEdit Dns(std::vector<std::string> patterns) {
   return [patterns](PolicySpec& s) { s.allowed.dns_names = patterns; };
 }
@@ -155,7 +158,7 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"OneAllowingPolicySuffices", {{"a-strict", Dns({"api.team-a.svc"})}, {"b-web", Dns({"*.team-a.svc"})}},
             Same, "", false, {}, "b-web"},
         Row{"DenyWinsOverAllow",
-            {{"a-allow-all", [](PolicySpec&) {}},
+            {{"a-allow-all", AllowAll()},
              {"b-no-evil", [](PolicySpec& s) { s.denied.dns_names = {"**.evil.com"}; }}},
             [](Request& q) { q.tmpl.dns_names = {"web.team-a.svc", "x.y.evil.com"}; },
             R"(CertificatePolicy "b-no-evil": denied.dnsNames: "x.y.evil.com" matches the denied pattern "**.evil.com")"},
@@ -167,7 +170,7 @@ INSTANTIATE_TEST_SUITE_P(
             R"(matches none of ["api.team-a.svc"]; CertificatePolicy "b": allowed.keyAlgorithms: ECDSA P-256 keys )"
             R"(are not allowed (allowed: RSA >= 2048))"},
         Row{"InvalidPolicyDeniesWhatItSelects",
-            {{"a-allow-all", [](PolicySpec&) {}}},
+            {{"a-allow-all", AllowAll()}},
             Same,
             R"(CertificatePolicy "broken" is invalid and denies what it selects: spec.allowed.ipAddresses[0]: must be )"
             R"(a CIDR such as 10.0.0.0/8 or fd00::/8)",
@@ -308,7 +311,7 @@ INSTANTIATE_TEST_SUITE_P(
             R"(CertificatePolicy "team-a-web": allowed.dnsNames: "api.evil.com" matches none of ["*.team-a.svc", )"
             R"("web.example.com"])"},
         Row{"DnsEmptyListAllowsNone", {{"p", Dns({})}}, Same, kDenyAllWeb},
-        Row{"DnsOmittedDoesNotRestrict", {{"p", [](PolicySpec&) {}}},
+        Row{"DnsOmittedDoesNotRestrict", {{"p", AllowAll()}},
             [](Request& q) { q.tmpl.dns_names = {"anything.example.org"}; }, ""},
         Row{"DnsStarIsOneLabel", {{"p", Dns({"*.example.com"})}},
             [](Request& q) { q.tmpl.dns_names = {"a.example.com"}; }, ""},
@@ -565,7 +568,7 @@ INSTANTIATE_TEST_SUITE_P(
             [](Request& q) { q.tmpl.ip_addresses = {"10.1.2.3"}; },
             R"(CertificatePolicy "p": allowed.ipAddresses: "10.1.2.3" is in none of [])"},
         Row{"DeniedRange",
-            {{"a-allow", [](PolicySpec&) {}},
+            {{"a-allow", AllowAll()},
              {"no-internal", [](PolicySpec& s) { s.denied.ip_ranges = {"fd00::/8", "10.0.0.0/8"}; }}},
             [](Request& q) { q.tmpl.ip_addresses = {"192.0.2.1", "10.1.2.3"}; },
             R"(CertificatePolicy "no-internal": denied.ipAddresses: "10.1.2.3" is in the denied range 10.0.0.0/8)"},
@@ -764,8 +767,10 @@ INSTANTIATE_TEST_SUITE_P(
             R"(CertificatePolicy "p": allowed.keyAlgorithms: Ed25519 keys are not allowed (allowed: ECDSA))"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// A granting policy (`allowed: {}`) with these constraints.
 SpecEdit Durations(std::optional<std::chrono::seconds> min, std::optional<std::chrono::seconds> max) {
   return [min, max](PolicySpec& s) {
+    s.allowed.present = true;
     s.constraints.min_duration = min;
     s.constraints.max_duration = max;
   };
@@ -817,9 +822,87 @@ INSTANTIATE_TEST_SUITE_P(
             Same, "", false, {}, "b-short", 720h}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// A policy without `allowed` restricts: it never grants.
+SpecEdit Restriction(std::optional<std::chrono::seconds> min, std::optional<std::chrono::seconds> max) {
+  return [min, max](PolicySpec& s) {
+    s.constraints.min_duration = min;
+    s.constraints.max_duration = max;
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    GrantsAndRestrictions, PolicyEvaluation,
+    ::testing::Values(
+        Row{"DenyOnlyPolicyDoesNotMeetPolicyRequired",
+            {{"no-evil", DeniedDns({"**.evil.com"})},
+             {"team-b-web", Both(Dns({"*.team-b.svc"}), Select([](PolicySelector& s) { s.namespace_names = {"team-b"}; }))}},
+            Same,
+            R"(ClusterIssuer "corp-ca" requires a CertificatePolicy (policy: Required) and none selects this request )"
+            R"((namespace "team-a", door Certificate))",
+            true},
+        Row{"DenyOnlyPolicyIsNotTheDecidingPolicy", {{"no-evil", DeniedDns({"**.evil.com"})}}, Same, "", false, {}, ""},
+        Row{"EmptyAllowedGrantsOnARequiredIssuer", {{"all", AllowAll()}}, Same, "", true, {}, "all"},
+        Row{"RestrictionDoesNotAllowACa", {{"no-evil", DeniedDns({"**.evil.com"})}},
+            [](Request& q) { q.tmpl.is_ca = true; },
+            "CA certificates need a CertificatePolicy with allowed.isCA: true, and none selects this request"},
+        Row{"RestrictionIsNotCountedWhenNoGrantAllows",
+            {{"a-strict", Dns({"api.team-a.svc"})}, {"b-no-evil", DeniedDns({"**.evil.com"})}}, Same,
+            R"(CertificatePolicy "a-strict": allowed.dnsNames: "web.team-a.svc" matches none of ["api.team-a.svc"])",
+            false, {}, "a-strict"},
+        Row{"RestrictionDeniedRulesDeny", {{"a-all", AllowAll()}, {"b-no-evil", DeniedDns({"**.evil.com"})}},
+            [](Request& q) { q.tmpl.dns_names = {"api.evil.com"}; },
+            R"(CertificatePolicy "b-no-evil": denied.dnsNames: "api.evil.com" matches the denied pattern "**.evil.com")",
+            false, {}, "b-no-evil"},
+        Row{"RestrictionMinDurationDenies", {{"a-all", AllowAll()}, {"b-min", Restriction(24h, std::nullopt)}},
+            [](Request& q) { q.tmpl.duration = 1h; },
+            R"(CertificatePolicy "b-min": constraints.minDuration: the requested duration 1h0m0s is shorter than the )"
+            R"(minimum 24h0m0s)",
+            false, {}, "b-min"},
+        Row{"RestrictionMinDurationDeniesWithoutAGrant", {{"min", Restriction(24h, std::nullopt)}},
+            [](Request& q) { q.tmpl.duration = 1h; },
+            R"(CertificatePolicy "min": constraints.minDuration: the requested duration 1h0m0s is shorter than the )"
+            R"(minimum 24h0m0s)",
+            false, {}, "min"},
+        Row{"RestrictionMaxDurationShortensTheGrant",
+            {{"a-short", Restriction(std::nullopt, 720h)},
+             {"b-web", Both(Durations(std::nullopt, 1440h), Dns({"*.team-a.svc"}))}},
+            Same, "", false, {}, "b-web", 720h},
+        Row{"GrantMaxDurationShorterThanTheRestrictionApplies",
+            {{"a-short", Restriction(std::nullopt, 1440h)}, {"b-web", Durations(std::nullopt, 720h)}}, Same, "", false,
+            {}, "b-web", 720h},
+        Row{"ShortestRestrictionMaxDurationApplies",
+            {{"a", Restriction(std::nullopt, 1440h)}, {"b", Restriction(std::nullopt, 168h)}, {"c-all", AllowAll()}},
+            Same, "", false, {}, "c-all", 168h},
+        Row{"RestrictionMaxDurationAppliesWithoutAGrant", {{"short", Restriction(std::nullopt, 720h)}}, Same, "", false,
+            {}, "", 720h},
+        Row{"RestrictionMaxDurationOnARequiredIssuerStillNeedsAGrant", {{"short", Restriction(std::nullopt, 720h)}},
+            Same,
+            R"(ClusterIssuer "corp-ca" requires a CertificatePolicy (policy: Required) and none selects this request )"
+            R"((namespace "team-a", door Certificate))",
+            true}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PolicyEvaluation, ReportsRestrictionsAmongTheSelectedPolicies) {
+  PolicySet set;
+  PolicySpec restriction;
+  restriction.denied.dns_names = {"**.evil.com"};
+  set.Add(*Compile("a-no-evil", restriction));
+  PolicySpec grant;
+  grant.allowed.dns_names = std::vector<std::string>{"*.team-a.svc"};
+  set.Add(*Compile("b-web", grant));
+  Request q;
+  q.r.tmpl = &q.tmpl;
+  PolicyDecision d = set.Evaluate(q.r, true);
+  EXPECT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.selected, (std::vector<std::string>{"a-no-evil", "b-web"}));
+  EXPECT_EQ(d.policy, "b-web");
+}
+
 TEST(PolicyEvaluation, ReportsTheSelectedPoliciesByName) {
   PolicySet set;
-  for (const char* name : {"zeta", "alpha", "mid"}) set.Add(*Compile(name, PolicySpec{}));
+  PolicySpec grants;
+  grants.allowed.present = true;
+  for (const char* name : {"zeta", "alpha", "mid"}) set.Add(*Compile(name, grants));
   PolicySpec other;
   other.selector.issuer_refs = {{"other-ca", "ClusterIssuer"}};
   set.Add(*Compile("other", other));

@@ -95,6 +95,7 @@ Result<pol::PolicySelector> ParseSelector(const Fields& spec) {
 Result<pol::AllowedRules> ParseAllowed(const Fields& spec) {
   CW_ASSIGN_OR_RETURN(Fields f, spec.Object("allowed"));
   pol::AllowedRules a;
+  a.present = spec.Has("allowed");  // even `allowed: {}`: the policy grants (without, it only restricts)
   if (f.Has("commonName")) {
     CW_ASSIGN_OR_RETURN(std::string cn, f.String("commonName"));
     a.common_name = std::move(cn);

@@ -16,14 +16,20 @@
 // Semantics (docs/policy.md has them with examples):
 //   - A policy *selects* a request when every part of its selector matches (an omitted part
 //     matches everything).
-//   - Any `denied` rule of any selecting policy that matches the request denies it.
-//   - Otherwise the request needs one selecting policy whose `allowed` rules and `constraints`
-//     it satisfies entirely (one allowing policy suffices).
-//   - No selecting policy: allowed, unless the issuer says `policy: Required`, or the request is
-//     for a CA certificate (a CA needs a policy with `allowed.isCA: true`).
+//   - A policy *grants* only when its spec has an `allowed` section (AllowedRules::present; even
+//     `allowed: {}`, which grants with no restriction). A policy without one is a *restriction*:
+//     it can deny and shorten, never allow.
+//   - Any `denied` rule of any selecting policy, granting or restricting, that matches the request
+//     denies it; so does a selecting restriction's minDuration when the request is shorter.
+//   - Otherwise the request needs one selecting granting policy whose `allowed` rules and
+//     `constraints` it satisfies entirely (one allowing policy suffices).
+//   - No selecting granting policy: allowed, unless the issuer says `policy: Required`, or the
+//     request is for a CA certificate (a CA needs a policy with `allowed.isCA: true`).
+//     Restrictions alone never meet `policy: Required`.
 //   - In `allowed`, an omitted field does not restrict; an empty list allows nothing of that kind.
-//   - Durations: a request longer than the allowing policy's maxDuration is shortened to it (as an
-//     issuer's maxDuration shortens); shorter than its minDuration is denied.
+//   - Durations: a request longer than the allowing policy's maxDuration or any selecting
+//     restriction's is shortened to the shortest of them (as an issuer's maxDuration shortens);
+//     shorter than the allowing policy's or a restriction's minDuration is denied.
 #pragma once
 
 #include <chrono>
@@ -94,6 +100,10 @@ struct SubjectRules {
 // '*', '%', backslash or whitespace in URIs, only letters, digits and . _ + - in email local parts.
 // docs/policy.md has the details.
 struct AllowedRules {
+  // The spec has an `allowed` section (even `allowed: {}`): the policy grants. Without it the
+  // policy only restricts. The parser sets it; a spec built in code that sets any field below
+  // counts as having the section too.
+  bool present = false;
   std::optional<std::string> common_name;  // one glob
   std::optional<std::vector<std::string>> dns_names, uris, email_addresses;
   std::optional<std::vector<std::string>> ip_ranges;  // CIDRs ("10.0.0.0/8", "fd00::/8", "192.0.2.1/32")
@@ -146,15 +156,16 @@ struct PolicyRequest {
 
 struct PolicyDecision {
   bool allowed = true;
-  // The deciding policy: the allowing one, the denying one, or the only selecting one; "" when
-  // none selected the request or several failed.
+  // The deciding policy: the allowing one, the denying one, or the only selecting granting one;
+  // "" when no granting policy selected the request or several failed.
   std::string policy;
   std::string rule;     // the deciding rule ("allowed.dnsNames", "denied.ipAddresses", ...); "" if none
   std::string message;  // for users: names the policy, the rule and the offending value; "" if allowed
-  std::vector<std::string> selected;  // names of the policies that selected the request
-  // The allowing policy's limits, for the issuance service to apply. Set only when the request
-  // exceeds them, so the caller shortens to them: max_duration when tmpl->duration is longer,
-  // max_path_length when a CA template's max_path_length is unset (unlimited) or larger.
+  std::vector<std::string> selected;  // names of the policies that selected the request (all kinds)
+  // The limits for the issuance service to apply. Set only when the request exceeds them, so the
+  // caller shortens to them: max_duration (the shortest of the allowing policy's and the selecting
+  // restrictions' maxDuration) when tmpl->duration is longer, max_path_length (the allowing
+  // policy's) when a CA template's max_path_length is unset (unlimited) or larger.
   std::optional<std::chrono::seconds> max_duration;
   std::optional<int> max_path_length;
 };
