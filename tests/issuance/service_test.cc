@@ -408,3 +408,17 @@ TEST(Requester, ServiceAccountFromTheUserName) {
 
 }  // namespace
 }  // namespace certwright::issuance
+
+namespace certwright::issuance {
+namespace {
+
+TEST(NotReadyForNamespace, HidesAClusterIssuersReasonAndKeepsAnIssuersOwn) {
+  const std::string why = "Secret certwright/hsm-pin-9f2 not found";
+  EXPECT_EQ(NotReadyForNamespace("Issuer", "ca", why), why);
+  EXPECT_EQ(NotReadyForNamespace("ClusterIssuer", "corp", why),
+            "ClusterIssuer corp is not ready; a cluster admin finds why in its status (kubectl describe clusterissuer "
+            "corp)");
+}
+
+}  // namespace
+}  // namespace certwright::issuance

@@ -54,16 +54,6 @@ std::optional<unsigned long long> ResourceVersionNumber(const kube::Json& object
   return n;
 }
 
-// What a namespace is told of a ClusterIssuer's trouble. Its not-Ready message and backend errors
-// name its Secrets, KMS ARNs and account ids, which are the cluster admin's business: the detail
-// stays on the ClusterIssuer and in the controller's log.
-std::string NamespaceView(const std::string& kind, const std::string& name, const std::string& message) {
-  if (kind != "ClusterIssuer") return message;
-  return "ClusterIssuer " + name + " is not ready; a cluster admin finds why in its status (kubectl describe "
-         "clusterissuer " + name + ")";
-}
-
-
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
@@ -284,7 +274,7 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     const std::string what = spec->issuer_ref.kind + " " +
                              (spec->issuer_ref.kind == "Issuer" ? ns + "/" : std::string()) + spec->issuer_ref.name;
     CW_RETURN_IF_ERROR(not_ready(why ? "IssuerNotReady" : "IssuerNotFound",
-                                 why ? NamespaceView(spec->issuer_ref.kind, spec->issuer_ref.name, *why)
+                                 why ? issuance::NotReadyForNamespace(spec->issuer_ref.kind, spec->issuer_ref.name, *why)
                                      : what + " does not exist (or has not been checked yet)"));
     return kube::ReconcileResult::Done();  // the IssuerStore enqueues us when the issuer changes
   }

@@ -147,6 +147,15 @@ Result<signer::CertificateTemplate> Evaluate(const SignerTarget& target, const R
 
 namespace {
 
+// Who asked, as the API server recorded it in the CSR's spec (username, groups).
+issuance::Requester RequesterOf(const kube::Json& spec) {
+  std::vector<std::string> groups;
+  for (const auto& g : spec.value("groups", kube::Json::array())) {
+    if (g.is_string()) groups.push_back(g.get<std::string>());
+  }
+  return issuance::Requester::FromUser(api::StringAt(spec, "username"), std::move(groups));
+}
+
 // The status of condition `type` ("True"), or "".
 std::string ConditionStatus(const kube::Json& csr, std::string_view type) {
   const kube::Json status = csr.value("status", kube::Json::object());
@@ -222,11 +231,7 @@ Status CsrSigner::Fail(const kube::Json& csr, const std::string& reason, const s
     refused.door = api::StringAt(spec, "signerName").rfind("kubernetes.io/", 0) == 0
                        ? issuance::Door::kKubernetesSigner
                        : issuance::Door::kCertificateSigningRequest;
-    std::vector<std::string> groups;
-    for (const auto& g : spec.value("groups", kube::Json::array())) {
-      if (g.is_string()) groups.push_back(g.get<std::string>());
-    }
-    refused.requester = issuance::Requester::FromUser(api::StringAt(spec, "username"), std::move(groups));
+    refused.requester = RequesterOf(spec);
     refused.name = api::KeyOf(csr);
     refused.object = "CertificateSigningRequest " + api::KeyOf(csr);
     refused.audit_details = {{"signerName", api::StringAt(spec, "signerName")}, {"reason", reason}};
@@ -342,11 +347,7 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
   if (issuer == nullptr) {
     auto why = store_->NotReadyMessage(issuer_key);
     if (!why) return kube::ReconcileResult::RequeueAfter(std::chrono::seconds(1));  // not checked yet
-    CW_RETURN_IF_ERROR(Fail(csr, "IssuerNotReady",
-                            kind == "ClusterIssuer"
-                                ? what + " is not ready; a cluster admin finds why in its status (kubectl describe "
-                                         "clusterissuer " + issuer_name + ")"
-                                : *why));
+    CW_RETURN_IF_ERROR(Fail(csr, "IssuerNotReady", issuance::NotReadyForNamespace(kind, issuer_name, *why)));
     return kube::ReconcileResult::Done();
   }
 
@@ -372,11 +373,7 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
                        target->kind == csr::SignerTarget::Kind::kKubeletServing;
   issuance::IssuanceRequest issue;
   issue.door = drop_in ? issuance::Door::kKubernetesSigner : issuance::Door::kCertificateSigningRequest;
-  std::vector<std::string> groups;
-  for (const auto& g : spec.value("groups", kube::Json::array())) {
-    if (g.is_string()) groups.push_back(g.get<std::string>());
-  }
-  issue.requester = issuance::Requester::FromUser(api::StringAt(spec, "username"), std::move(groups));
+  issue.requester = RequesterOf(spec);
   // The request's namespace ({{namespace}}, namespace selectors) is the requesting ServiceAccount's:
   // a team-b ServiceAccount that team-a let use its Issuer still asks as team-b. Other users' CSRs
   // belong to the Issuer's namespace (none for a ClusterIssuer).

@@ -99,4 +99,10 @@ Status CheckCustody(const std::string& kind, const api::IssuerSpec& spec, const 
   }
 }
 
+std::string NotReadyForNamespace(const std::string& kind, const std::string& name, const std::string& message) {
+  if (kind != "ClusterIssuer") return message;
+  return "ClusterIssuer " + name + " is not ready; a cluster admin finds why in its status (kubectl describe "
+         "clusterissuer " + name + ")";
+}
+
 }  // namespace certwright::issuance

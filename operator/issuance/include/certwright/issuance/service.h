@@ -107,6 +107,11 @@ inline constexpr const char* kSoftHsm2Module = "/usr/lib/softhsm/libsofthsm2.so"
 Status CheckCustody(const std::string& kind, const api::IssuerSpec& spec, const CustodyRules& rules,
                     std::string* module_to_load = nullptr);
 
+// What a namespace is told when its request names an issuer that is not Ready. A ClusterIssuer's
+// not-Ready message names its Secrets, KMS ARNs and account ids, the cluster admin's business: the
+// namespace is told where the admin finds why. An Issuer's own message is its namespace's.
+std::string NotReadyForNamespace(const std::string& kind, const std::string& name, const std::string& message);
+
 // Where audit records go: one JSON object per signature decision. Default: the log, as one line
 // "audit {...}" (JSON-escaped, so a subject with a newline cannot forge lines).
 using AuditSink = std::function<void(const kube::Json& record)>;
