@@ -84,6 +84,45 @@ check "re-applied without it, the right is gone again" signer_cannot sign kubern
 check "... and the Deployment passes --kubernetes-signers-issuer" grep -q -- '- --kubernetes-signers-issuer=ClusterIssuer/x$' "$WORK/deploy.yaml"
 check "the Deployment renders and passes server-side validation" kubectl apply --dry-run=server -f "$WORK/deploy.yaml"
 
+# ---- the webhook's ServiceAccount (templates/webhook-rbac.yaml): its Secret, its two
+# configurations' caBundle, reads for admission; nothing the controller may do ----
+WEBHOOK_AS="system:serviceaccount:$NS:$NS-webhook"
+webhook_can() { [ "$(kubectl auth can-i --as "$WEBHOOK_AS" "$@" 2>/dev/null)" = yes ]; }
+webhook_cannot() { ! webhook_can "$@"; }
+cluster_object "clusterrole/$NS-webhook"
+cluster_object "clusterrolebinding/$NS-webhook"
+"$REPO_ROOT/hack/render-chart" --release-name "$NS" --namespace "$NS" \
+  --show-only templates/serviceaccount.yaml --show-only templates/webhook-rbac.yaml >"$WORK/webhook-rbac.yaml" 2>"$WORK/render.out" ||
+  abort "hack/render-chart: $(cat "$WORK/render.out")"
+check "the webhook's rendered RBAC applies" kubectl apply -f "$WORK/webhook-rbac.yaml"
+check "the webhook may read its Secret" webhook_can get "secrets/$NS-webhook-tls" -n "$NS"
+check "... and update it" webhook_can update "secrets/$NS-webhook-tls" -n "$NS"
+check "... and create Secrets in the release namespace (create takes no resourceNames)" webhook_can create secrets -n "$NS"
+check "the webhook may not read another Secret" webhook_cannot get secrets/ca -n "$NS"
+check "... nor list Secrets" webhook_cannot list secrets -n "$NS"
+check "... nor touch Secrets in another namespace" webhook_cannot create secrets -n default
+check "... nor delete its own" webhook_cannot delete "secrets/$NS-webhook-tls" -n "$NS"
+check "the webhook may patch its ValidatingWebhookConfiguration" \
+  webhook_can patch "validatingwebhookconfigurations.admissionregistration.k8s.io/$NS-webhook"
+check "... and its MutatingWebhookConfiguration" \
+  webhook_can patch "mutatingwebhookconfigurations.admissionregistration.k8s.io/$NS-webhook"
+check "... but not another configuration" \
+  webhook_cannot patch validatingwebhookconfigurations.admissionregistration.k8s.io/other
+check "... nor create or delete configurations" bash -c "! [ \"\$(kubectl auth can-i --as $WEBHOOK_AS create validatingwebhookconfigurations.admissionregistration.k8s.io)\" = yes ] && ! [ \"\$(kubectl auth can-i --as $WEBHOOK_AS delete mutatingwebhookconfigurations.admissionregistration.k8s.io/$NS-webhook)\" = yes ]"
+check "the webhook may watch Issuers, ClusterIssuers, CertificatePolicies and Namespaces" bash -c \
+  "for r in issuers.certwright.dev clusterissuers.certwright.dev certificatepolicies.certwright.dev namespaces; do [ \"\$(kubectl auth can-i --as $WEBHOOK_AS watch \$r --all-namespaces)\" = yes ] || exit 1; done"
+check "the webhook may not write Certificates or their status" bash -c \
+  "! [ \"\$(kubectl auth can-i --as $WEBHOOK_AS update certificates.certwright.dev -n $NS)\" = yes ] && ! [ \"\$(kubectl auth can-i --as $WEBHOOK_AS update certificates.certwright.dev --subresource=status -n $NS)\" = yes ]"
+check "the webhook may not update CSRs' status" webhook_cannot update certificatesigningrequests --subresource=status
+# The Deployment, Service and configurations pass server-side validation (dry run: the
+# configurations are never stored, so they cannot block the shared plane).
+"$REPO_ROOT/hack/render-chart" --release-name "$NS" --namespace "$NS" --show-only templates/webhook.yaml >"$WORK/webhook.yaml"
+check "the webhook's Deployment, Service and configurations pass server-side validation (CEL included)" \
+  kubectl apply --dry-run=server -f "$WORK/webhook.yaml"
+check "the chart sets no caBundle (the webhook writes it)" bash -c "! grep -q caBundle '$WORK/webhook.yaml'"
+check "webhook.enabled=false renders no webhook" bash -c \
+  "[ -z \"\$('$REPO_ROOT/hack/render-chart' --release-name $NS --namespace $NS --set webhook.enabled=false | grep -i webhook)\" ]"
+
 # ---- a kubeconfig with the ServiceAccount's token and nothing else ----
 TOKEN=$(k create token "$SA" --duration=1h)
 SERVER=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
