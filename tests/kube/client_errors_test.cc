@@ -9,7 +9,7 @@ namespace certwright::kube {
 namespace {
 
 // A watch stream that replays fixed lines.
-class ScriptedStream final : public HttpStream {
+class ScriptedStream final : public http::LineStream {
  public:
   explicit ScriptedStream(std::deque<std::string> lines) : lines_(std::move(lines)) {}
   int status() const override { return 200; }
@@ -26,18 +26,18 @@ class ScriptedStream final : public HttpStream {
 };
 
 // A transport that answers with scripted statuses and counts the requests.
-class ScriptedTransport final : public HttpTransport {
+class ScriptedTransport final : public http::Client {
  public:
   explicit ScriptedTransport(std::deque<int> statuses) : statuses_(std::move(statuses)) {}
   int calls = 0;
-  Result<HttpResponse> Send(const HttpRequest&) override {
+  Result<http::Response> Send(const http::Request&) override {
     ++calls;
     int status = statuses_.empty() ? 200 : statuses_.front();
     if (!statuses_.empty()) statuses_.pop_front();
     if (status == 0) return Unavailable("connection refused");
-    return HttpResponse{status, {{"retry-after", "0"}}, status == 200 ? "{}" : ""};
+    return http::Response{status, {{"retry-after", "0"}}, status == 200 ? "{}" : ""};
   }
-  Result<std::unique_ptr<HttpStream>> Stream(const HttpRequest&) override { return Internal("no streams"); }
+  Result<std::unique_ptr<http::LineStream>> Stream(const http::Request&) override { return Internal("no streams"); }
 
  private:
   std::deque<int> statuses_;
@@ -77,7 +77,7 @@ Result<std::optional<WatchEvent>> FirstEvent(const std::string& line) {
 }
 
 TEST(ClientErrors, StatusBodiesBecomeTypedErrors) {
-  HttpResponse r;
+  http::Response r;
   r.status = 429;
   r.headers["retry-after"] = "3";
   r.body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"slow down","reason":"TooManyRequests","code":429})";
@@ -85,7 +85,7 @@ TEST(ClientErrors, StatusBodiesBecomeTypedErrors) {
   EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
   EXPECT_EQ(e.message(), "GET /api/v1/secrets: slow down");
   EXPECT_EQ(e.detail()->retry_after, std::chrono::seconds(3));
-  r = HttpResponse{502, {}, "<html>bad gateway</html>"};
+  r = http::Response{502, {}, "<html>bad gateway</html>"};
   Error gateway = ErrorFromResponse(r, "GET /x");
   EXPECT_EQ(gateway.kind(), ErrorKind::kUnavailable);
   EXPECT_EQ(gateway.message(), "GET /x: HTTP 502: <html>bad gateway</html>");
@@ -95,7 +95,7 @@ TEST(ClientErrors, MalformedStatusBodiesDoNotThrow) {
   for (const char* body : {R"({"kind":"Status","reason":404,"message":["x"]})",
                            R"({"kind":"Status","details":{"causes":["x", 5, {"field":7}]}})",
                            R"({"kind":"Status","details":"nope"})", R"([1,2,3])", R"("just a string")"}) {
-    HttpResponse r{404, {}, body};
+    http::Response r{404, {}, body};
     Error e = ErrorFromResponse(r, "GET /x");
     EXPECT_EQ(e.kind(), ErrorKind::kNotFound) << body;
     EXPECT_EQ(e.http_status(), 404);
@@ -106,7 +106,7 @@ TEST(ClientErrors, RetryAfterIsBoundedAndNeverNegative) {
   struct Row { const char* header; std::chrono::milliseconds want; };
   for (const auto& row : {Row{"7", std::chrono::seconds(7)}, Row{"99999999999", std::chrono::seconds(600)},
                           Row{"-5", std::chrono::milliseconds(0)}, Row{"Wed, 21 Oct 2026 07:28:00 GMT", std::chrono::milliseconds(0)}}) {
-    HttpResponse r{503, {{"retry-after", row.header}}, ""};
+    http::Response r{503, {{"retry-after", row.header}}, ""};
     EXPECT_EQ(ErrorFromResponse(r, "x").detail()->retry_after, row.want) << row.header;
   }
 }

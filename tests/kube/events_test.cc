@@ -133,20 +133,20 @@ TEST_F(EventsTest, EventsAboutClusterScopedObjectsGoToTheDefaultNamespace) {
 // ---- Without the API server ----
 
 // Answers every request at once (POST: 201 with the object sent), or holds them until opened.
-class FakeTransport final : public HttpTransport {
+class FakeTransport final : public http::Client {
  public:
   struct Sent {
     std::string method, target;
     Json body;
   };
 
-  Result<HttpResponse> Send(const HttpRequest& request) override {
+  Result<http::Response> Send(const http::Request& request) override {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait_for(lock, std::chrono::seconds(20), [&] { return open_; });
     sent_.push_back({request.method, request.target, Json::parse(request.body, nullptr, false)});
-    return HttpResponse{request.method == "POST" ? 201 : 200, {}, request.body.empty() ? "{}" : request.body};
+    return http::Response{request.method == "POST" ? 201 : 200, {}, request.body.empty() ? "{}" : request.body};
   }
-  Result<std::unique_ptr<HttpStream>> Stream(const HttpRequest&) override { return Unavailable("no watches"); }
+  Result<std::unique_ptr<http::LineStream>> Stream(const http::Request&) override { return Unavailable("no watches"); }
 
   void SetOpen(bool open) {
     {

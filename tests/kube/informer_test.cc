@@ -43,9 +43,9 @@ std::string V(const Json& o) { return o.value("data", Json::object()).value("v",
 
 // The real transport, with gates: lists (every Send) and watches (every Stream) can be held, and
 // the open watch streams cut, as a network partition would.
-class GatedTransport final : public HttpTransport {
+class GatedTransport final : public http::Client {
  public:
-  explicit GatedTransport(std::shared_ptr<HttpTransport> inner) : inner_(std::move(inner)) {}
+  explicit GatedTransport(std::shared_ptr<http::Client> inner) : inner_(std::move(inner)) {}
 
   void HoldLists(bool hold) { Set(hold_lists_, hold); }
   void HoldWatches(bool hold) { Set(hold_watches_, hold); }
@@ -64,22 +64,22 @@ class GatedTransport final : public HttpTransport {
     for (auto* s : open_) s->Cancel();
   }
 
-  // HttpTransport
-  Result<HttpResponse> Send(const HttpRequest& request) override {
+  // http::Client
+  Result<http::Response> Send(const http::Request& request) override {
     WaitAt(hold_lists_);
     return inner_->Send(request);
   }
-  Result<std::unique_ptr<HttpStream>> Stream(const HttpRequest& request) override {
+  Result<std::unique_ptr<http::LineStream>> Stream(const http::Request& request) override {
     WaitAt(hold_watches_);
     auto stream = inner_->Stream(request);
     if (!stream.ok()) return stream;
-    return std::unique_ptr<HttpStream>(std::make_unique<Tracked>(this, std::move(*stream)));
+    return std::unique_ptr<http::LineStream>(std::make_unique<Tracked>(this, std::move(*stream)));
   }
 
  private:
-  class Tracked final : public HttpStream {
+  class Tracked final : public http::LineStream {
    public:
-    Tracked(GatedTransport* owner, std::unique_ptr<HttpStream> inner) : owner_(owner), inner_(std::move(inner)) {
+    Tracked(GatedTransport* owner, std::unique_ptr<http::LineStream> inner) : owner_(owner), inner_(std::move(inner)) {
       std::lock_guard lock(owner_->mutex_);
       owner_->open_.insert(this);
     }
@@ -93,7 +93,7 @@ class GatedTransport final : public HttpTransport {
 
    private:
     GatedTransport* owner_;
-    std::unique_ptr<HttpStream> inner_;
+    std::unique_ptr<http::LineStream> inner_;
   };
 
   void Set(bool& gate, bool hold) {
@@ -110,13 +110,13 @@ class GatedTransport final : public HttpTransport {
     --waiting_;
   }
 
-  std::shared_ptr<HttpTransport> inner_;
+  std::shared_ptr<http::Client> inner_;
   std::mutex mutex_;
   std::condition_variable changed_;
   bool hold_lists_ = false;
   bool hold_watches_ = false;
   int waiting_ = 0;
-  std::set<HttpStream*> open_;
+  std::set<http::LineStream*> open_;
 };
 
 // What the handlers were told, as lines: "add a 1", "update a 1->2", "delete a".
@@ -173,7 +173,7 @@ class InformerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(env_.shared_client()) << "no control plane";
-    auto inner = MakeHttpTransport(env_.client().config());
+    auto inner = MakeHttpClient(env_.client().config());
     ASSERT_TRUE(inner.ok()) << inner.error().message();
     gate_ = std::make_shared<GatedTransport>(*inner);
     ClientOptions options;

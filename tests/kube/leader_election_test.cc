@@ -433,10 +433,10 @@ TEST_F(LeaderElectionTest, StopsLeadingAtOnceWhenAnotherHolderTakesTheLease) {
 }
 
 // Passes requests to the real API server, or fails them, or holds them, as the test says.
-class SwitchableTransport final : public HttpTransport {
+class SwitchableTransport final : public http::Client {
  public:
   enum class Mode { kPass, kFail, kHang };
-  explicit SwitchableTransport(std::shared_ptr<HttpTransport> real) : real_(std::move(real)) {}
+  explicit SwitchableTransport(std::shared_ptr<http::Client> real) : real_(std::move(real)) {}
 
   void Set(Mode mode) {
     {
@@ -446,7 +446,7 @@ class SwitchableTransport final : public HttpTransport {
     changed_.notify_all();
   }
 
-  Result<HttpResponse> Send(const HttpRequest& request) override {
+  Result<http::Response> Send(const http::Request& request) override {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       // Bounded, so that a failed assertion cannot leave the elector's Stop() waiting forever.
@@ -455,10 +455,10 @@ class SwitchableTransport final : public HttpTransport {
     }
     return real_->Send(request);
   }
-  Result<std::unique_ptr<HttpStream>> Stream(const HttpRequest& request) override { return real_->Stream(request); }
+  Result<std::unique_ptr<http::LineStream>> Stream(const http::Request& request) override { return real_->Stream(request); }
 
  private:
-  std::shared_ptr<HttpTransport> real_;
+  std::shared_ptr<http::Client> real_;
   std::mutex mutex_;
   std::condition_variable changed_;
   Mode mode_ = Mode::kPass;
@@ -469,7 +469,7 @@ class LeaderElectionFaultTest : public LeaderElectionTest {
   void SetUp() override {
     LeaderElectionTest::SetUp();
     if (HasFatalFailure()) return;
-    auto real = MakeHttpTransport(c().config());
+    auto real = MakeHttpClient(c().config());
     ASSERT_TRUE(real.ok());
     transport_ = std::make_shared<SwitchableTransport>(*real);
     ClientOptions options;

@@ -86,7 +86,7 @@ static milliseconds RetryAfter(const std::string& header) {
   return milliseconds(std::min<long long>(secs, 600) * 1000);
 }
 
-Error ErrorFromResponse(const HttpResponse& response, const std::string& what) {
+Error ErrorFromResponse(const http::Response& response, const std::string& what) {
   ErrorDetail detail;
   detail.http_status = response.status;
   std::string message;
@@ -132,7 +132,7 @@ Result<std::optional<WatchEvent>> WatchStream::Next() {
     else if (type == "DELETED") event.type = WatchEvent::Type::kDeleted;
     else if (type == "BOOKMARK") event.type = WatchEvent::Type::kBookmark;
     else if (type == "ERROR") {
-      HttpResponse r;
+      http::Response r;
       auto code = event.object.find("code");
       r.status = code != event.object.end() && code->is_number_integer() ? code->get<int>() : 500;
       r.body = event.object.dump();
@@ -152,25 +152,25 @@ Client::Client(ClientConfig config, Options options) : config_(std::move(config)
 Result<std::shared_ptr<Client>> Client::Create(const ClientConfig& config, Options options) {
   if (config.server.empty()) return InvalidArgument("Kubernetes client config has no server");
   if (!options.transport) {
-    CW_ASSIGN_OR_RETURN(options.transport, MakeHttpTransport(config));
+    CW_ASSIGN_OR_RETURN(options.transport, MakeHttpClient(config));
   }
   return std::shared_ptr<Client>(new Client(config, std::move(options)));
 }
 
 Result<Json> Client::Request(const std::string& verb, const std::string& path, const std::string& resource,
                              const Json* body, const std::string& content_type) {
-  HttpRequest req;
+  http::Request req;
   req.method = verb;
   req.target = path;
   if (body) {
     // Invalid UTF-8 in a string (from user input) is replaced rather than thrown on.
     req.body = body->dump(-1, ' ', false, Json::error_handler_t::replace);
-    req.headers["Content-Type"] = content_type;
+    req.headers.emplace_back("Content-Type", content_type);
   }
   const std::string what = verb + " " + path.substr(0, path.find('?'));
   static thread_local std::mt19937 jitter(std::random_device{}());
   milliseconds backoff(100);
-  Result<HttpResponse> response = Internal("no attempt");
+  Result<http::Response> response = Internal("no attempt");
   const int attempts = IsReadVerb(verb) ? std::max(1, options_.max_read_attempts) : 2;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     if (limiter_) std::this_thread::sleep_for(limiter_->Reserve());
@@ -289,7 +289,7 @@ Result<std::unique_ptr<WatchStream>> Client::Watch(const Resource& r, const std:
                          {"fieldSelector", o.field_selector},
                          {"allowWatchBookmarks", o.allow_bookmarks ? "true" : ""},
                          {"timeoutSeconds", o.timeout_seconds > 0 ? std::to_string(o.timeout_seconds) : ""}});
-  HttpRequest req;
+  http::Request req;
   req.method = "GET";
   req.target = r.Path(ns) + q;
   if (limiter_) std::this_thread::sleep_for(limiter_->Reserve());
@@ -301,7 +301,7 @@ Result<std::unique_ptr<WatchStream>> Client::Watch(const Resource& r, const std:
   }
   if (!stream) return std::move(stream).error().WithContext("watch " + r.plural);
   if ((*stream)->status() != 200) {
-    HttpResponse resp;
+    http::Response resp;
     resp.status = (*stream)->status();
     for (;;) {
       auto line = (*stream)->ReadLine();

@@ -118,7 +118,7 @@ Result<Bytes> AwsKmsKey::Sign(SignatureScheme scheme, std::span<const uint8_t> m
 // ---------------------------------------------------------------------------------------------
 
 AwsKmsBackend::AwsKmsBackend(Options options)
-    : options_(std::move(options)), http_(MakeCppRestTransport(options_.http)) {}
+    : options_(std::move(options)), http_(*http::MakeClient(options_.http)) {}  // no default endpoint: cannot fail
 
 Result<std::shared_ptr<KmsClient>> AwsKmsBackend::ClientFor(const AwsKmsUri& uri) {
   CredentialsContext context = options_.credentials;

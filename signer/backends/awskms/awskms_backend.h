@@ -12,7 +12,7 @@
 
 #include "awskms/awskms_uri.h"
 #include "awskms/credentials.h"
-#include "awskms/http.h"
+#include "certwright/http/client.h"
 #include "awskms/kms_client.h"
 #include "certwright/signer/key_backend.h"
 
@@ -44,7 +44,7 @@ class AwsKmsKey final : public SigningKey {
 class AwsKmsBackend final : public KeyBackend {
  public:
   struct Options {
-    HttpTransportOptions http;
+    http::ClientOptions http;
     KmsClientOptions kms;
     CredentialsContext credentials;  // its `http` is filled in with the backend's transport
   };
@@ -57,15 +57,15 @@ class AwsKmsBackend final : public KeyBackend {
   Result<std::shared_ptr<SigningKey>> Create(const KeyUri& uri, const KeySpec& spec) override;
 
   // Tests put a fault-injecting transport in front of the real one.
-  void SetTransportForTest(std::shared_ptr<HttpTransport> http) { http_ = std::move(http); }
-  std::shared_ptr<HttpTransport> transport() const { return http_; }
+  void SetTransportForTest(std::shared_ptr<http::Client> http) { http_ = std::move(http); }
+  std::shared_ptr<http::Client> transport() const { return http_; }
 
  private:
   Result<std::shared_ptr<KmsClient>> ClientFor(const AwsKmsUri& uri);
   Result<std::shared_ptr<SigningKey>> LoadParsed(const AwsKmsUri& uri);
 
   Options options_;
-  std::shared_ptr<HttpTransport> http_;
+  std::shared_ptr<http::Client> http_;
 };
 
 // "ECC_NIST_P256" for KeySpec::EcdsaP256(), ...; kInvalidArgument for what KMS cannot make.

@@ -89,10 +89,10 @@ class WebIdentityProvider final : public CredentialsProvider {
     while (!token.s.empty() && (token.s.back() == '\n' || token.s.back() == '\r')) token.s.pop_back();
     if (token.s.empty()) return PermissionDenied("web identity: the token file " + token_file_ + " is empty");
 
-    HttpRequest request;
+    http::Request request;
     request.endpoint = sts_endpoint_;
     request.method = "POST";
-    request.path = "/";
+    request.target = "/";
     request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
                        {"Accept", "application/xml"}};
     Wiped body{"Action=AssumeRoleWithWebIdentity&Version=2011-06-15&DurationSeconds=3600&RoleArn=" +

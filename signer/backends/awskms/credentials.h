@@ -17,7 +17,7 @@
 #include <string>
 
 #include "awskms/awskms_uri.h"
-#include "awskms/http.h"
+#include "certwright/http/client.h"
 #include "awskms/sigv4.h"
 #include "certwright/signer/clock.h"
 #include "certwright/signer/result.h"
@@ -41,7 +41,7 @@ EnvLookup ProcessEnvironment();
 
 struct CredentialsContext {
   EnvLookup env = ProcessEnvironment();
-  std::shared_ptr<HttpTransport> http;      // for STS
+  std::shared_ptr<http::Client> http;      // for STS
   const Clock* clock = &SystemClock::Instance();
   // Temporary credentials are refreshed when less than this is left.
   std::chrono::seconds refresh_before{300};

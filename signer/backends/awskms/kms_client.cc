@@ -36,7 +36,7 @@ std::string Excerpt(std::string_view text) {
 // A reply that is not KMS JSON is described by its content type alone, never by its body: a
 // namespaced user may point an endpoint at an internal service, and our messages (Events,
 // conditions) would otherwise read its pages to them.
-std::string ContentType(const HttpResponse& response) {
+std::string ContentType(const http::Response& response) {
   auto it = response.headers.find("content-type");
   if (it == response.headers.end() || it->second.empty()) return "no content type";
   std::string type;
@@ -97,7 +97,7 @@ Result<std::string> Base64Decode(std::string_view text) {
 }
 
 KmsClient::KmsClient(std::string endpoint, std::string region, std::shared_ptr<CredentialsProvider> credentials,
-                     std::shared_ptr<HttpTransport> http, KmsClientOptions options, const Clock* clock)
+                     std::shared_ptr<http::Client> http, KmsClientOptions options, const Clock* clock)
     : endpoint_(std::move(endpoint)),
       region_(std::move(region)),
       credentials_(std::move(credentials)),
@@ -140,7 +140,12 @@ Result<nlohmann::json> KmsClient::Call(std::string_view action, const nlohmann::
       sig_request.headers.emplace_back("x-amz-security-token", credentials->session_token);
     }
     SigV4Signature signature = SignV4(sig_request, *credentials, region_, "kms", amz_date);
-    HttpRequest http_request{endpoint_, "POST", "/", std::move(sig_request.headers), body};
+    http::Request http_request;
+    http_request.method = "POST";
+    http_request.endpoint = endpoint_;
+    http_request.target = "/";
+    http_request.headers = std::move(sig_request.headers);
+    http_request.body = body;
     http_request.headers.emplace_back("Authorization", signature.authorization);
 
     auto response = http_->Send(http_request);

@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "awskms/credentials.h"
-#include "awskms/http.h"
+#include "certwright/http/client.h"
 #include "certwright/signer/clock.h"
 #include "certwright/signer/result.h"
 
@@ -33,7 +33,7 @@ class KmsClient {
   using Sleeper = std::function<void(std::chrono::milliseconds)>;
 
   KmsClient(std::string endpoint, std::string region, std::shared_ptr<CredentialsProvider> credentials,
-            std::shared_ptr<HttpTransport> http, KmsClientOptions options = {},
+            std::shared_ptr<http::Client> http, KmsClientOptions options = {},
             const Clock* clock = &SystemClock::Instance());
 
   // Calls `action` ("Sign") with `request`; `subject` names the key in messages.
@@ -48,7 +48,7 @@ class KmsClient {
   std::string host_;
   std::string region_;
   std::shared_ptr<CredentialsProvider> credentials_;
-  std::shared_ptr<HttpTransport> http_;
+  std::shared_ptr<http::Client> http_;
   KmsClientOptions options_;
   const Clock* clock_;
   Sleeper sleep_;

@@ -184,10 +184,10 @@ TEST_F(AwsKmsBackendTest, WrongCredentialsArePermissionDeniedAndNeverEchoed) {
 }
 
 // A transport that passes requests to the real one and can tamper with the answers.
-class TamperingTransport final : public HttpTransport {
+class TamperingTransport final : public http::Client {
  public:
-  explicit TamperingTransport(std::shared_ptr<HttpTransport> real) : real_(std::move(real)) {}
-  Result<HttpResponse> Send(const HttpRequest& request) override {
+  explicit TamperingTransport(std::shared_ptr<http::Client> real) : real_(std::move(real)) {}
+  Result<http::Response> Send(const http::Request& request) override {
     ++requests;
     for (const auto& [k, v] : request.headers) {
       if (k == "x-amz-target" && v == "TrentService.Sign" && corrupt_signatures) {
@@ -207,7 +207,7 @@ class TamperingTransport final : public HttpTransport {
   std::atomic<int> requests{0};
 
  private:
-  std::shared_ptr<HttpTransport> real_;
+  std::shared_ptr<http::Client> real_;
 };
 
 TEST_F(AwsKmsBackendTest, ASignatureThatDoesNotVerifyIsNeverReturned) {
@@ -322,15 +322,15 @@ TEST_F(AwsKmsBackendTest, WebIdentityCredentialsAreFetchedAndRefreshedBeforeExpi
   std::ofstream(dir.File("token")) << "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Y2VydHdyaWdodCJ9.c2ln\n";
   ManualClock clock;
   std::atomic<int> sts_calls{0};
-  class StsCounter final : public HttpTransport {
+  class StsCounter final : public http::Client {
    public:
-    StsCounter(std::shared_ptr<HttpTransport> real, std::atomic<int>* calls) : real_(std::move(real)), calls_(calls) {}
-    Result<HttpResponse> Send(const HttpRequest& request) override {
+    StsCounter(std::shared_ptr<http::Client> real, std::atomic<int>* calls) : real_(std::move(real)), calls_(calls) {}
+    Result<http::Response> Send(const http::Request& request) override {
       if (request.body.starts_with("Action=AssumeRoleWithWebIdentity")) ++*calls_;
       return real_->Send(request);
     }
    private:
-    std::shared_ptr<HttpTransport> real_;
+    std::shared_ptr<http::Client> real_;
     std::atomic<int>* calls_;
   };
   AwsKmsBackend::Options options = FastOptions();

@@ -11,17 +11,17 @@ namespace certwright::signer::awskms {
 namespace {
 
 // Answers every request with the same response and counts the requests.
-class FakeHttp final : public HttpTransport {
+class FakeHttp final : public http::Client {
  public:
-  explicit FakeHttp(HttpResponse response) : response_(std::move(response)) {}
-  Result<HttpResponse> Send(const HttpRequest&) override {
+  explicit FakeHttp(http::Response response) : response_(std::move(response)) {}
+  Result<http::Response> Send(const http::Request&) override {
     ++requests;
     return response_;
   }
   int requests = 0;
 
  private:
-  HttpResponse response_;
+  http::Response response_;
 };
 
 class FixedCredentials final : public CredentialsProvider {
@@ -30,15 +30,15 @@ class FixedCredentials final : public CredentialsProvider {
   std::string Describe() const override { return "test credentials"; }
 };
 
-HttpResponse Reply(int status, std::string body, std::string content_type = "") {
-  HttpResponse r;
+http::Response Reply(int status, std::string body, std::string content_type = "") {
+  http::Response r;
   r.status = status;
   r.body = std::move(body);
   if (!content_type.empty()) r.headers["content-type"] = std::move(content_type);
   return r;
 }
 
-Result<nlohmann::json> CallWith(const HttpResponse& response, int* requests = nullptr) {
+Result<nlohmann::json> CallWith(const http::Response& response, int* requests = nullptr) {
   auto http = std::make_shared<FakeHttp>(response);
   KmsClientOptions options;
   options.max_attempts = 2;
@@ -54,7 +54,7 @@ const std::string kSecret = "internal-admin-token-1234";
 
 TEST(KmsClient, AReplyThatIsNotKmsJsonIsReportedByStatusAndContentTypeOnly) {
   struct Row {
-    HttpResponse response;
+    http::Response response;
     ErrorKind kind;
     std::string message;
   };
@@ -101,7 +101,7 @@ TEST(KmsClient, AKmsErrorStillSaysItsTypeAndMessage) {
   EXPECT_EQ(requests, 1) << "terminal, not retried";
 
   // The type in a header, the body not JSON: the type is said, the body is not.
-  HttpResponse header_only = Reply(429, kSecret, "text/plain");
+  http::Response header_only = Reply(429, kSecret, "text/plain");
   header_only.headers["x-amzn-errortype"] = "ThrottlingException:http://internal.aws.amazon.com/";
   auto throttled = CallWith(header_only);
   ASSERT_FALSE(throttled.ok());

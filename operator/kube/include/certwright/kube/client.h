@@ -1,5 +1,5 @@
 // The Kubernetes REST client: typed errors, selectors, pagination, preconditions, patches,
-// subresources and watches over one HttpTransport.
+// subresources and watches over one http::Client.
 //
 //   auto client = kube::Client::Create(*kube::LoadConfig());
 //   auto cm = client->Get(kube::resources::kConfigMaps, "ns", "name");
@@ -23,7 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "certwright/kube/config.h"
-#include "certwright/kube/http.h"
+#include "certwright/http/client.h"
 #include "certwright/kube/rate_limit.h"
 #include "certwright/kube/resource.h"
 #include "certwright/signer/result.h"
@@ -77,18 +77,24 @@ struct WatchEvent {
 // with http_status 410: relist.
 class WatchStream {
  public:
-  explicit WatchStream(std::unique_ptr<HttpStream> stream) : stream_(std::move(stream)) {}
+  explicit WatchStream(std::unique_ptr<http::LineStream> stream) : stream_(std::move(stream)) {}
   Result<std::optional<WatchEvent>> Next();
   void Cancel() { stream_->Cancel(); }
 
  private:
-  std::unique_ptr<HttpStream> stream_;
+  std::unique_ptr<http::LineStream> stream_;
 };
 
 class ClientMetrics;
 
+// The API server's HTTP client over certwright's one HTTP layer: the kubeconfig's server CA and
+// client certificate, `Accept: application/json`, and the bearer token (re-read from token_file
+// when it changes). What Client::Create uses when ClientOptions::transport is unset; tests wrap it
+// to inject faults.
+Result<std::shared_ptr<http::Client>> MakeHttpClient(const ClientConfig& config);
+
 struct ClientOptions {
-  std::shared_ptr<HttpTransport> transport;       // nullptr: MakeHttpTransport(config)
+  std::shared_ptr<http::Client> transport;       // nullptr: MakeHttpClient(config)
   std::shared_ptr<prometheus::Registry> metrics;  // nullptr: no metrics
   int max_read_attempts = 4;
 };
@@ -135,7 +141,7 @@ class Client {
 };
 
 // Turns a non-2xx response into an Error (exposed for tests).
-Error ErrorFromResponse(const HttpResponse& response, const std::string& what);
+Error ErrorFromResponse(const http::Response& response, const std::string& what);
 
 // "ns/name" or "name": the key informers and work queues use.
 std::string ObjectKey(const Json& object);
