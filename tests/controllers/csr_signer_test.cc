@@ -9,6 +9,7 @@ namespace certwright::controllers::csr {
 namespace {
 
 using namespace std::chrono_literals;
+using Json = kube::Json;
 
 TEST(SignerName, OursAndOnlyOurs) {
   auto issuer = ParseSignerName("issuers.certwright.dev/team-a.web-ca", false);
@@ -37,6 +38,41 @@ TEST(SignerName, OursAndOnlyOurs) {
   EXPECT_FALSE(ParseSignerName("kubernetes.io/kube-apiserver-client-kubelet", true));
   EXPECT_EQ(ParseSignerName("kubernetes.io/kube-apiserver-client", true)->kind, SignerTarget::Kind::kKubernetesClient);
   EXPECT_EQ(ParseSignerName("kubernetes.io/kubelet-serving", true)->kind, SignerTarget::Kind::kKubeletServing);
+}
+
+TEST(SignerName, AddressesTheIssuerItNamesOrTheDropInsIssuer) {
+  struct Row {
+    std::string signer, kubernetes_signers_issuer, describe;
+  };
+  for (const Row& row : {
+           Row{"issuers.certwright.dev/team-a.web-ca", "", "Issuer team-a/web-ca"},
+           Row{"clusterissuers.certwright.dev/root", "", "ClusterIssuer root"},
+           Row{"kubernetes.io/kube-apiserver-client", "ClusterIssuer/kube-ca", "ClusterIssuer kube-ca"},
+           Row{"kubernetes.io/kubelet-serving", "Issuer/kube-system/kubelet-ca", "Issuer kube-system/kubelet-ca"},
+       }) {
+    auto target = ParseSignerName(row.signer, true);
+    ASSERT_TRUE(target) << row.signer;
+    EXPECT_EQ(IssuerOf(*target, row.kubernetes_signers_issuer).Describe(), row.describe);
+  }
+  auto malformed = ParseSignerName("issuers.certwright.dev/no-dot", false);
+  EXPECT_EQ(IssuerOf(*malformed, "").name, "");
+  EXPECT_EQ(InvalidSignerNameMessage("issuers.certwright.dev/no-dot"),
+            "signerName \"issuers.certwright.dev/no-dot\" is not of the form issuers.certwright.dev/<namespace>.<name>");
+}
+
+TEST(CsrSpec, IsReadWithTheFieldNamedWhenATypeIsWrong) {
+  auto r = RequestOf(Json::parse(R"({"signerName": "x/y", "request": "aGk=", "usages": ["server auth"],
+                                     "expirationSeconds": 600})"));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->request_pem, "hi");
+  EXPECT_EQ(r->usages, std::vector<std::string>{"server auth"});
+  EXPECT_EQ(r->expiration_seconds, 600);
+  EXPECT_EQ(RequestOf(Json::parse(R"({"request": 5})")).error().message(),
+            "spec.request: must be a string (base64 of a PEM CERTIFICATE REQUEST)");
+  EXPECT_EQ(RequestOf(Json::parse(R"({"usages": "server auth"})")).error().message(),
+            "spec.usages: must be a list of strings");
+  EXPECT_EQ(RequestOf(Json::parse(R"({"expirationSeconds": "600"})")).error().message(),
+            "spec.expirationSeconds: must be an integer");
 }
 
 class EvaluateTest : public ::testing::Test {

@@ -301,6 +301,32 @@ TEST_F(IssuanceServiceTest, SelfSignedSignsOnlyCertificatesWithTheirOwnKey) {
   EXPECT_EQ(X509_verify(cert.get(), leaf_key_.get()), 1) << "signed by its own key";
 }
 
+// The webhook decides with a handle built from the stored issuer alone: no CA, no subject key.
+TEST_F(IssuanceServiceTest, DecidesForAHandleWithoutItsCaAsTheWebhookBuildsIt) {
+  auto service = Service();
+  auto stored = Issuer("Issuer", "ca");
+  stored->ca.reset();
+  auto r = Request(Door::kCertificateSigningRequest, stored);
+  r.tmpl.duration = 24h * 3650;
+  auto decided = service.Decide(r);
+  ASSERT_TRUE(decided.ok()) << decided.error().message();
+  EXPECT_EQ(decided->duration, 24h * 3650) << "no CA, no CA end to shorten it by";
+  auto issued = service.Issue(r);
+  ASSERT_FALSE(issued.ok());
+  EXPECT_EQ(issued.error().message(), "Issuer team-a/ca has no CA key loaded to sign with");
+  EXPECT_EQ(audit_.back()["audit"]["decision"], "failed");
+
+  auto self = std::make_shared<IssuerHandle>();
+  self->kind = "Issuer";
+  self->ns = "team-a";
+  self->name = "self";
+  self->spec.type = api::IssuerSpec::Type::kSelfSigned;
+  EXPECT_TRUE(service.Decide(Request(Door::kCertificate, self)).ok()) << "the Certificate's own key signs, later";
+  auto csr = service.Decide(Request(Door::kCertificateSigningRequest, self));
+  ASSERT_FALSE(csr.ok());
+  EXPECT_EQ(csr.error().message(), "Issuer team-a/self is selfSigned: it has no CA key to sign requests with");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Custody rules, one row each.
 

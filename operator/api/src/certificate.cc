@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "certwright/signer/duration.h"
 #include "fields.h"
@@ -49,6 +50,18 @@ Result<PrivateKeySpec> ParsePrivateKey(const Fields& f) {
     return f.Invalid("rotationPolicy", "must be Always or Never (got \"" + pk.rotation_policy + "\")");
   }
   return pk;
+}
+
+// The signer names template fields as the spec does ("dnsNames[1]: ..."): they become
+// "spec.dnsNames[1]: ...". Other messages read "spec: ...".
+std::string UnderSpec(const std::string& message) {
+  size_t i = 0;
+  while (i < message.size() && (std::isalnum(static_cast<unsigned char>(message[i])) || message[i] == '[' ||
+                                message[i] == ']' || message[i] == '.')) {
+    ++i;
+  }
+  const bool field = i > 0 && std::isalpha(static_cast<unsigned char>(message[0])) && message.compare(i, 2, ": ") == 0;
+  return (field ? "spec." : "spec: ") + message;
 }
 
 Result<SubjectSpec> ParseSubject(const Fields& f) {
@@ -133,7 +146,7 @@ Result<CertificateSpec> ParseCertificateSpec(const Json& json) {
 
   // What only the signer knows: name syntax, lengths, usage combinations.
   CW_ASSIGN_OR_RETURN(auto t, TemplateOf(spec));
-  if (auto valid = signer::ValidateTemplate(t); !valid.ok()) return f.Invalid("", valid.error().message());
+  if (auto valid = signer::ValidateTemplate(t); !valid.ok()) return InvalidArgument(UnderSpec(valid.error().message()));
   return spec;
 }
 

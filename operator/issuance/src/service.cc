@@ -73,7 +73,10 @@ Result<signer::CertificateTemplate> IssuanceService::Decide(const IssuanceReques
                         std::string(pol::DoorName(request.door)) + " requests");
   }
   CW_RETURN_IF_ERROR(CheckCustody(issuer.kind, issuer.spec, options_.custody));
-  if (!issuer.ca && (request.door != Door::kCertificate || !request.self_key)) {
+  // By the spec's type, not by the CA: the webhook decides with a handle built from the stored
+  // issuer alone, without its CA (a Certificate's own key, which signs a selfSigned certificate,
+  // does not exist yet at admission either).
+  if (issuer.spec.type == api::IssuerSpec::Type::kSelfSigned && request.door != Door::kCertificate) {
     return PolicyDenied(who + " is selfSigned: it has no CA key to sign requests with");
   }
 
@@ -124,6 +127,7 @@ Result<signer::CertificateTemplate> IssuanceService::Decide(const IssuanceReques
       (!tmpl.max_path_length || *tmpl.max_path_length > *decision.max_path_length)) {
     tmpl.max_path_length = decision.max_path_length;
   }
+  // The CA's end, when the handle has the CA (the controller's always does; the webhook's never).
   if (issuer.ca) {
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(issuer.ca->not_after() - options_.clock->Now());
     if (left <= std::chrono::seconds(0)) return Unavailable("the CA certificate of " + who + " has expired");
@@ -139,6 +143,13 @@ Result<Issuance> IssuanceService::Issue(const IssuanceRequest& request) const {
   if (!tmpl.ok()) {
     Audit(request, request.tmpl, &decision, nullptr, &tmpl.error());
     return std::move(tmpl).error();
+  }
+  // Decide judged the request; signing needs the key too: the CA's, or the subject's own for a
+  // selfSigned issuer. A handle without either (the webhook's) decides but never signs.
+  if (!request.issuer->ca && !request.self_key) {
+    Error e = Internal(request.issuer->Describe() + " has no CA key loaded to sign with");
+    Audit(request, *tmpl, &decision, nullptr, &e);
+    return e;
   }
   signer::IssuanceOptions options;
   options.clock = options_.clock;

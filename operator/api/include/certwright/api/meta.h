@@ -76,6 +76,12 @@ class Conditions {
   Json& status_;
 };
 
+// Base64 (RFC 4648, padded) as Kubernetes encodes []byte fields in JSON: Secret data, a CSR's
+// spec.request and status.certificate, an AdmissionReview response's patch.
+std::string Base64Encode(std::string_view data);
+// nullopt when `text` is not valid base64.
+std::optional<std::string> Base64Decode(std::string_view text);
+
 // Reads a string member, "" when absent or not a string.
 std::string StringAt(const Json& object, std::string_view key);
 // metadata.generation, 0 when absent.

@@ -25,45 +25,26 @@
 #include "certwright/controllers/context.h"
 #include "certwright/controllers/issuer_store.h"
 #include "certwright/controllers/issuers.h"
+#include "certwright/issuance/csr.h"
 #include "certwright/kube/controller.h"
 #include "certwright/kube/informer.h"
 #include "certwright/signer/x509.h"
 
 namespace certwright::controllers {
 
+// The CSR door's reading of a CSR, shared with the webhook (certwright/issuance/csr.h).
 namespace csr {
-
-// Which issuer a signer name means.
-struct SignerTarget {
-  enum class Kind { kIssuer, kClusterIssuer, kKubernetesClient, kKubeletServing } kind;
-  std::string ns;    // kIssuer
-  std::string name;  // kIssuer, kClusterIssuer
-};
-
-// nullopt: not one of ours (leave the CSR alone). `kubernetes_signers` enables the drop-in.
-std::optional<SignerTarget> ParseSignerName(std::string_view signer_name, bool kubernetes_signers);
-
-// What a CSR asks for, checked against the signer's rules; the template to sign or a
-// kInvalidArgument / kPolicyDenied error whose message says what is wrong.
-struct Request {
-  std::string signer_name;
-  std::string request_pem;  // spec.request, decoded
-  std::vector<std::string> usages;
-  std::optional<long long> expiration_seconds;
-};
-
-struct Limits {
-  std::chrono::seconds default_duration = std::chrono::hours(24 * 365);  // kube-controller-manager's default
-};
-
-// The CSR parsed (signature verified, key accepted) and turned into a template: the CSR's subject
-// and SANs, the usages asked for (CA usages refused), the duration from expirationSeconds as
-// asked (the issuance service applies the 600 s floor, maxDuration and the CA's end). Kubernetes
-// signers apply their own subject/SAN/usage rules on top, and keep only the subject attributes
-// kube-controller-manager copies.
-Result<signer::CertificateTemplate> Evaluate(const SignerTarget& target, const Request& request,
-                                             const Limits& limits, signer::CertificateRequest* parsed = nullptr);
-
+using issuance::csr::Evaluate;
+using issuance::csr::IssuanceRequestFor;
+using issuance::csr::InvalidSignerNameMessage;
+using issuance::csr::IssuerName;
+using issuance::csr::IssuerOf;
+using issuance::csr::Limits;
+using issuance::csr::ParseSignerName;
+using issuance::csr::Request;
+using issuance::csr::RequesterOf;
+using issuance::csr::RequestOf;
+using issuance::csr::SignerTarget;
 }  // namespace csr
 
 struct CsrSignerOptions {

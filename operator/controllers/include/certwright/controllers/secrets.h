@@ -9,14 +9,15 @@
 #include <string>
 #include <string_view>
 
+#include "certwright/api/meta.h"
 #include "certwright/kube/informer.h"
 #include "certwright/signer/key.h"
 
 namespace certwright::controllers {
 
-std::string Base64Encode(std::string_view data);
-// nullopt when `text` is not valid base64.
-std::optional<std::string> Base64Decode(std::string_view text);
+// One base64 for the operator, in operator/api (meta.h).
+using api::Base64Decode;
+using api::Base64Encode;
 
 // The decoded value of data[key]; nullopt when absent or not base64.
 std::optional<std::string> SecretValue(const kube::Json& secret, const std::string& key);

@@ -154,7 +154,9 @@ class IssuanceService {
                                     const signer::CertificateTemplate& tmpl) const;
 
   // Steps 1–3 only, without signing or audit: what Issue would decide (the webhook's question).
-  // On success the template as it would be signed.
+  // On success the template as it would be signed. Works for a handle without its CA (`ca`
+  // nullopt, as the webhook builds it from the stored issuer alone): the selfSigned rule reads the
+  // spec's type, and the CA's end shortens the lifetime only when the CA is there.
   Result<signer::CertificateTemplate> Decide(const IssuanceRequest& request,
                                              signer::policy::PolicyDecision* decision = nullptr) const;
 
