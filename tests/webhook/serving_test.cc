@@ -594,6 +594,22 @@ TEST_F(ServingTest, TheApiServerKeepsCallingTheWebhookWhileCertificatesAndTheCaA
   EXPECT_TRUE(testing::Eventually([&] { return create(n++); }, std::chrono::seconds(15)));
 }
 
+TEST_F(ServingTest, ASecretOfAnotherTypeIsReportedNotOverwritten) {
+  kube::Json opaque = {{"apiVersion", "v1"},
+                       {"kind", "Secret"},
+                       {"metadata", {{"name", "webhook-tls"}}},
+                       {"type", "Opaque"},
+                       {"data", {{"other", api::Base64Encode("kept")}}}};
+  ASSERT_TRUE(kube_.client().Create(kube::resources::kSecrets, kube_.ns(), opaque).ok());
+  auto serving = ServingCertificates::Start(kube_.shared_client(), Options());
+  ASSERT_FALSE(serving.ok());
+  EXPECT_EQ(serving.error().message(), "Secret " + kube_.ns() +
+                                           "/webhook-tls has type Opaque, not kubernetes.io/tls; delete it and the "
+                                           "webhook makes a new one");
+  EXPECT_EQ(SecretValue("webhook-tls", "other"), "kept");
+  EXPECT_EQ(deliveries_.count(), 0);
+}
+
 TEST(ServingOptionsTest, RejectsOptionsThatCannotWork) {
   ServingOptions o;
   o.ns = "ns";

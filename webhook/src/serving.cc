@@ -363,6 +363,11 @@ Status ServingCertificates::SyncSecret(Pair& out) {
     }
     const bool exists = got.ok();
     const kube::Json existing = exists ? *got : kube::Json::object();
+    // The type is immutable: an update could never make it kubernetes.io/tls.
+    if (const std::string type = exists ? api::StringAt(existing, "type") : ""; exists && type != "kubernetes.io/tls") {
+      return InvalidArgument(where + " has type " + (type.empty() ? "Opaque" : type) +
+                             ", not kubernetes.io/tls; delete it and the webhook makes a new one");
+    }
     const SecretData data = ReadData(existing);
     const auto now = options_.clock->Now();
 

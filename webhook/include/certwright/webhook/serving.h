@@ -14,7 +14,8 @@
 //   if (!serving) return serving.error();                   // the first pass failed
 //
 // Every pass (SyncOnce; the background thread runs one every `resync`):
-//   1. reads the Secret; creates it (new CA + serving certificate) when absent;
+//   1. reads the Secret; creates it (new CA + serving certificate) when absent; a Secret of
+//      another type is an error (kInvalidArgument, the type cannot be changed), never overwritten;
 //   2. makes a new CA when the Secret's is missing, invalid, expired or past 2/3 of its life,
 //      and a new serving certificate when the Secret's is missing, invalid, not from a CA of the
 //      bundle, lacks a required name, or is past 2/3 of its life; writes with a resourceVersion
