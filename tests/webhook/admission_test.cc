@@ -329,6 +329,43 @@ TEST_F(AdmissionTest, HugeStringsAndDeepNestingAreAnsweredQuickly) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
 }
 
+// Every prefix of a review, every byte replaced, every member of every type: an answer each time
+// (both entry points are noexcept, so an escaping exception would end the test binary).
+TEST_F(AdmissionTest, EveryTruncationCorruptionAndTypeSwapIsAnswered) {
+  SetPolicies({{"team-dns", R"({"allowed": {"dnsNames": ["*.{{namespace}}.svc"]}})"}});
+  const Json review = Json::parse(With([](Json&) {}));
+  const std::string body = review.dump();
+  auto answered = [](const AdmissionOutcome& out) {
+    if (out.http_status == 400) return out.body.rfind("not an AdmissionReview: ", 0) == 0;
+    const Json parsed = Json::parse(out.body, nullptr, false);
+    return out.http_status == 200 && parsed.is_object() && parsed["response"]["uid"].is_string() &&
+           parsed["response"]["allowed"].is_boolean();
+  };
+  for (size_t n = 0; n < body.size(); ++n) {
+    EXPECT_EQ(Validate(body.substr(0, n), context_).http_status, 400) << n;
+  }
+  for (size_t i = 0; i < body.size(); ++i) {
+    for (char c : {'"', '{', ']', '1', 'x', '\0', '\xff'}) {
+      std::string corrupted = body;
+      corrupted[i] = c;
+      EXPECT_TRUE(answered(Validate(corrupted, context_))) << corrupted;
+      EXPECT_TRUE(answered(Mutate(corrupted, context_))) << corrupted;
+    }
+  }
+  const Json flat = review.flatten();
+  for (auto it = flat.begin(); it != flat.end(); ++it) {
+    // The member and each of its parents.
+    for (Json::json_pointer pointer(it.key()); !pointer.empty(); pointer = pointer.parent_pointer()) {
+      for (const Json& value : {Json(nullptr), Json(1), Json(-1.5), Json("s"), Json::array(), Json::object(), Json(true)}) {
+        Json swapped = review;
+        swapped[pointer] = value;
+        EXPECT_TRUE(answered(Validate(swapped.dump(), context_))) << pointer.to_string();
+        EXPECT_TRUE(answered(Mutate(swapped.dump(), context_))) << pointer.to_string();
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation: the controllers' parsers, the same message for the same field.
 
@@ -614,6 +651,31 @@ TEST_F(CsrAdmissionTest, TheRequesterIsTheReviewsUser) {
   EXPECT_TRUE(Response(ValidateCsr(CsrSpec("clusterissuers.certwright.dev/corp-ca")))["allowed"]);
   EXPECT_EQ(Message(ValidateCsr(CsrSpec("clusterissuers.certwright.dev/corp-ca"), "system:serviceaccount:team-a:bot")),
             "CertificatePolicy \"bots\": denied.dnsNames: \"web.team-a.svc\" matches the denied pattern \"*.team-a.svc\"");
+}
+
+TEST_F(CsrAdmissionTest, AUserWithoutTheReferenceRightLearnsNothingOfTheIssuer) {
+  SetPolicies({{"no-evil", R"({"denied": {"dnsNames": ["*.evil.com"]}})"}});
+  std::vector<std::string> asked;
+  context_.may_reference = [&](const Json& user, const std::string& ns, const std::string& signer,
+                               const std::string& wildcard) -> Result<bool> {
+    asked.push_back(user.value("username", "") + " " + ns + " " + signer + " " + wildcard);
+    if (user.value("username", "") == "down") return Unavailable("the API server did not answer");
+    return user.value("username", "") == "alice";
+  };
+  EXPECT_TRUE(Response(ValidateCsr(CsrSpec("issuers.certwright.dev/team-a.web-ca")))["allowed"]);
+  EXPECT_EQ(asked, std::vector<std::string>{"alice team-a issuers.certwright.dev/team-a.web-ca issuers.certwright.dev/*"});
+  for (const char* signer : {"clusterissuers.certwright.dev/corp-ca", "clusterissuers.certwright.dev/nonexistent"}) {
+    EXPECT_EQ(Json::parse(ValidateCsr(CsrSpec(signer, {"DNS:api.evil.com"}), "mallory").body),
+              Denied(403, "user \"mallory\" may not use ClusterIssuer " + std::string(signer).substr(30) +
+                              ": it needs the verb \"reference\" on resource \"signers\" of group certwright.dev for \"" +
+                              signer + "\""))
+        << "the same answer whether it exists or what its policies say";
+  }
+  const Json unchecked = Response(ValidateCsr(CsrSpec("clusterissuers.certwright.dev/corp-ca", {"DNS:api.evil.com"}), "down"));
+  EXPECT_TRUE(unchecked["allowed"]);
+  EXPECT_EQ(unchecked["warnings"][0],
+            "spec.signerName: whether \"down\" may use ClusterIssuer corp-ca could not be checked at admission (the API "
+            "server did not answer); the CSR signer checks it before signing");
 }
 
 TEST_F(CsrAdmissionTest, OtherSignersAreNotOurs) {

@@ -173,6 +173,21 @@ Verdict ValidateCsr(const Review& r, const AdmissionContext& context) {
   if (!target) return Verdict::Allow();  // another signer's CSR: not ours to judge
   const csr::IssuerName addressed = csr::IssuerOf(*target, context.kubernetes_signers_issuer);
   if (addressed.name.empty()) return Verdict::Invalid("spec.signerName: " + csr::InvalidSignerNameMessage(signer_name));
+  Verdict verdict = Verdict::Allow();
+  const Json& user = r.user_info ? *r.user_info : EmptyObject();
+  if (const std::string wildcard = csr::ReferenceWildcard(*target); context.may_reference && !wildcard.empty()) {
+    auto may = context.may_reference(user, addressed.ns, signer_name, wildcard);
+    if (!may.ok()) {
+      // Nothing of the issuer is told before the right is known; the CSR signer asks again.
+      verdict.warnings.push_back("spec.signerName: whether " + Quote(api::StringAt(user, "username")) + " may use " +
+                                 addressed.Describe() + " could not be checked at admission (" + may.error().message() +
+                                 "); the CSR signer checks it before signing");
+      return verdict;
+    }
+    if (!*may) {
+      return Verdict::Forbidden(csr::MissingReferenceMessage(api::StringAt(user, "username"), addressed, signer_name));
+    }
+  }
   auto request = csr::RequestOf(spec);
   if (!request.ok()) return Verdict::Invalid(request.error().message());
   signer::CertificateRequest parsed;
@@ -182,7 +197,6 @@ Verdict ValidateCsr(const Review& r, const AdmissionContext& context) {
     return Verdict::Invalid(tmpl.error().message());
   }
 
-  Verdict verdict = Verdict::Allow();
   const KnownIssuer issuer = LookUpIssuer(context, addressed.kind, addressed.ns, addressed.name);
   if (!issuer.handle) {
     verdict.warnings.push_back("spec.signerName: " + issuer.why_not +
@@ -192,7 +206,7 @@ Verdict ValidateCsr(const Review& r, const AdmissionContext& context) {
   if (context.issuance == nullptr) return verdict;
   const issuance::IssuanceRequest issue =
       csr::IssuanceRequestFor(*target, *request, r.ObjectName(),
-                              csr::RequesterOf(r.user_info ? *r.user_info : EmptyObject()), issuer.handle,
+                              csr::RequesterOf(user), issuer.handle,
                               std::move(*tmpl), parsed.subject_key);
   auto decided = context.issuance->Decide(issue);
   if (!decided.ok()) {

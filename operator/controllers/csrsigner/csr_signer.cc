@@ -158,9 +158,7 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
   const std::string& kind = addressed.kind;
   const std::string& ns = addressed.ns;
   const std::string& issuer_name = addressed.name;
-  const std::string wildcard = target->kind == csr::SignerTarget::Kind::kIssuer          ? "issuers.certwright.dev/*"
-                               : target->kind == csr::SignerTarget::Kind::kClusterIssuer ? "clusterissuers.certwright.dev/*"
-                                                                                         : "";
+  const std::string wildcard = csr::ReferenceWildcard(*target);
   if (issuer_name.empty()) {
     CW_RETURN_IF_ERROR(Fail(csr, "InvalidSignerName", csr::InvalidSignerNameMessage(signer_name)));
     return kube::ReconcileResult::Done();
@@ -180,9 +178,7 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
     CW_ASSIGN_OR_RETURN(bool allowed, MayReference(csr, ns, signer_name, wildcard));
     if (!allowed) {
       CW_RETURN_IF_ERROR(Fail(csr, "PermissionDenied",
-                              "user \"" + spec.value("username", "") + "\" may not use " + what +
-                                  ": it needs the verb \"reference\" on resource \"signers\" of group certwright.dev "
-                                  "for \"" + signer_name + "\""));
+                              csr::MissingReferenceMessage(api::StringAt(spec, "username"), addressed, signer_name)));
       return kube::ReconcileResult::Done();
     }
   }

@@ -163,6 +163,20 @@ std::string InvalidSignerNameMessage(std::string_view signer_name) {
   return "signerName \"" + std::string(signer_name) + "\" is not of the form issuers.certwright.dev/<namespace>.<name>";
 }
 
+std::string ReferenceWildcard(const SignerTarget& target) {
+  switch (target.kind) {
+    case SignerTarget::Kind::kIssuer: return "issuers.certwright.dev/*";
+    case SignerTarget::Kind::kClusterIssuer: return "clusterissuers.certwright.dev/*";
+    default: return "";
+  }
+}
+
+std::string MissingReferenceMessage(std::string_view user, const IssuerName& issuer, std::string_view signer_name) {
+  return "user \"" + std::string(user) + "\" may not use " + issuer.Describe() +
+         ": it needs the verb \"reference\" on resource \"signers\" of group certwright.dev for \"" +
+         std::string(signer_name) + "\"";
+}
+
 Result<Request> RequestOf(const kube::Json& spec) {
   if (!spec.is_object()) return InvalidArgument("spec: must be an object");
   Request r;

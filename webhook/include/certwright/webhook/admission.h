@@ -48,6 +48,15 @@ struct AdmissionContext {
   // when set, CSRs for kubernetes.io/kube-apiserver-client and kubernetes.io/kubelet-serving are
   // judged by the drop-in's rules and that issuer's policies, as the CSR signer will.
   std::string kubernetes_signers_issuer;
+  // The CSR signer's right check for our signer names: may `user` (request.userInfo: username,
+  // groups, uid, extra) use `signer_name` — the verb "reference" on resource "signers" of group
+  // certwright.dev for it or for `wildcard`, in `ns` for an Issuer (a SubjectAccessReview). Asked
+  // first, as the CSR signer does, so that a user without the right learns nothing of the issuer:
+  // not whether it exists, nor which policy would deny. Unset: not asked at admission (the CSR
+  // signer asks before signing), and the issuer and policy answers go to whoever creates the CSR.
+  std::function<Result<bool>(const kube::Json& user, const std::string& ns, const std::string& signer_name,
+                             const std::string& wildcard)>
+      may_reference;
 };
 
 struct AdmissionOutcome {

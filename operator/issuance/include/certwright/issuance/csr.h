@@ -51,6 +51,14 @@ IssuerName IssuerOf(const SignerTarget& target, const std::string& kubernetes_si
 // What a CSR is told when its signer name is ours but names no issuer (IssuerOf's name is "").
 std::string InvalidSignerNameMessage(std::string_view signer_name);
 
+// Who may use our signer names: the verb "reference" on resource "signers" of group
+// certwright.dev, for the signer name or this wildcard ("issuers.certwright.dev/*",
+// "clusterissuers.certwright.dev/*"), in the Issuer's namespace for an Issuer. "" for the
+// kubernetes.io drop-in, whose gate is the approval (as with kube-controller-manager).
+std::string ReferenceWildcard(const SignerTarget& target);
+// What a CSR is told when its requester lacks that right.
+std::string MissingReferenceMessage(std::string_view user, const IssuerName& issuer, std::string_view signer_name);
+
 // What a CSR asks for, checked against the signer's rules; the template to sign or a
 // kInvalidArgument / kPolicyDenied error whose message says what is wrong.
 struct Request {
