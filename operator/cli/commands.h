@@ -1,4 +1,4 @@
-// certwright's subcommands: `controller`, and the operator tools `ca init`, `sign`, `version`. Each returns an exit code and
+// certwright's subcommands: `controller`, `webhook`, and the operator tools `ca init`, `sign`, `version`. Each returns an exit code and
 // writes its one-line error to stderr itself.
 #pragma once
 
@@ -15,5 +15,6 @@ int RunCaInit(const std::vector<std::string>& args);
 int RunSign(const std::vector<std::string>& args);
 int RunVersion(const std::vector<std::string>& args);
 int RunController(const std::vector<std::string>& args);
+int RunWebhook(const std::vector<std::string>& args);
 
 }  // namespace certwright::cli

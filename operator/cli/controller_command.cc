@@ -26,12 +26,14 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/logging.h"
+#include "cli/process.h"
 
 namespace certwright::cli {
 
 namespace {
 
-const char* kControllerUsage =
+const std::string kControllerUsage =
+    std::string(
     "usage: certwright controller [flags]\n"
     "\n"
     "Runs the Certificate, Issuer and ClusterIssuer controllers, and signs CertificateSigningRequests\n"
@@ -48,87 +50,9 @@ const char* kControllerUsage =
     "  --leader-election-id NAME          the Lease's name (default certwright-controller)\n"
     "  --metrics-address HOST:PORT        /metrics, /healthz, /readyz (default 0.0.0.0:9402)\n"
     "  --workers N                        Certificate reconcile workers (default 4)\n"
-    "  --kubernetes-signers-issuer REF    also sign kubernetes.io/kube-apiserver-client and\n"
-    "                                     kubernetes.io/kubelet-serving CSRs with this issuer:\n"
-    "                                     ClusterIssuer/<name> or Issuer/<namespace>/<name> (default: off)\n"
-    "  --issuer-pkcs11-modules PATHS      comma-separated PKCS#11 modules namespaced Issuers may name, compared\n"
-    "                                     by the file they load (default: the modules ClusterIssuers name, and\n"
-    "                                     SoftHSM2's /usr/lib/softhsm/libsofthsm2.so)\n"
-    "  --issuer-ambient-credentials true|false\n"
-    "                                     let namespaced awsKMS Issuers without credentialsSecretRef use the\n"
-    "                                     controller's own AWS credentials (default false)\n"
-    "  --issuer-kms-endpoints URLS        comma-separated KMS endpoints namespaced Issuers may name (default:\n"
-    "                                     none; they use their region's AWS endpoint)\n"
+    ) + kIssuanceFlagsUsage + std::string(
     "  --log-level LEVEL                  debug, info, warn, error (default info)\n"
-    "  --log-format text|json             one JSON object per line with json (default text)\n";
-
-// Waits for SIGINT/SIGTERM or a request to stop from inside (leadership lost).
-class StopSignal {
- public:
-  StopSignal() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    // Blocked in this thread before any other starts, so every thread inherits the mask and
-    // only the waiter below receives them.
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    waiter_ = std::thread([this] {
-      int sig = 0;
-      sigwait(&set_, &sig);
-      Stop(0, sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    });
-    waiter_.detach();
-  }
-  void Stop(int code, const std::string& why) {
-    std::lock_guard lock(mutex_);
-    if (stopped_) return;
-    stopped_ = true;
-    code_ = code;
-    why_ = why;
-    cv_.notify_all();
-  }
-  int Wait() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return stopped_; });
-    spdlog::info("stopping: {}", why_);
-    return code_;
-  }
-
- private:
-  sigset_t set_;
-  std::thread waiter_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  int code_ = 0;
-  std::string why_;
-};
-
-std::string Identity() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  uint8_t random[4] = {};
-  std::string suffix;
-  static const char* hex = "0123456789abcdef";
-  if (SystemRandom::Instance().Fill(random).ok()) {
-    for (auto b : random) {
-      suffix += hex[b >> 4];
-      suffix += hex[b & 15];
-    }
-  }
-  return std::string(host) + "_" + suffix;
-}
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
+    "  --log-format text|json             one JSON object per line with json (default text)\n");
 
 // The ClusterIssuers' PKCS#11 modules, read through a function set once the IssuerController
 // exists (the custody rules are made before it).
@@ -165,15 +89,8 @@ int RunController(const std::vector<std::string>& args) {
     std::cout << kControllerUsage;
     return kExitOk;
   }
-  const std::string level = flags->Get("log-level").value_or("info");
-  const auto spd_level = spdlog::level::from_str(level);
-  if (spd_level == spdlog::level::off && level != "off") {
-    std::cerr << "certwright: error: --log-level \"" << level << "\" is not one of debug, info, warn, error\n";
-    return kExitUsage;
-  }
-  spdlog::set_level(spd_level);
-  if (auto logging = ConfigureLogging(flags->Get("log-format").value_or("text")); !logging.ok()) {
-    std::cerr << "certwright: error: " << logging.error().message() << "\n";
+  if (auto error = ConfigureLoggingFlags(*flags)) {
+    std::cerr << "certwright: error: " << *error << "\n";
     return kExitUsage;
   }
   int workers = 4;
@@ -191,46 +108,13 @@ int RunController(const std::vector<std::string>& args) {
     std::cerr << "certwright: error: --leader-elect must be true or false\n";
     return kExitUsage;
   }
-  controllers::CsrSignerOptions csr_options;
-  if (auto ref = flags->Get("kubernetes-signers-issuer")) {
-    const bool cluster = ref->rfind("ClusterIssuer/", 0) == 0 && ref->size() > 14 &&
-                         ref->find('/', 14) == std::string::npos;
-    const auto second = ref->find('/', 7);
-    const bool issuer = ref->rfind("Issuer/", 0) == 0 && second != std::string::npos && second > 7 &&
-                        second + 1 < ref->size() && ref->find('/', second + 1) == std::string::npos;
-    if (!cluster && !issuer) {
-      std::cerr << "certwright: error: --kubernetes-signers-issuer \"" << *ref
-                << "\" must be ClusterIssuer/<name> or Issuer/<namespace>/<name>\n";
-      return kExitUsage;
-    }
-    csr_options.kubernetes_signers_issuer = *ref;
-  }
   issuance::CustodyRules custody;
-  custody.kubernetes_signers_issuer = csr_options.kubernetes_signers_issuer;
-  if (auto modules = flags->Get("issuer-pkcs11-modules")) {
-    custody.pkcs11_modules = SplitList(*modules);
-    for (const auto& m : *custody.pkcs11_modules) {
-      if (m.empty() || m.front() != '/') {
-        std::cerr << "certwright: error: --issuer-pkcs11-modules: \"" << m << "\" is not an absolute path\n";
-        return kExitUsage;
-      }
-    }
-  }
-  const std::string ambient = flags->Get("issuer-ambient-credentials").value_or("false");
-  if (ambient != "true" && ambient != "false") {
-    std::cerr << "certwright: error: --issuer-ambient-credentials must be true or false\n";
+  if (auto error = ParseIssuanceFlags(*flags, custody)) {
+    std::cerr << "certwright: error: " << *error << "\n";
     return kExitUsage;
   }
-  custody.ambient_credentials = ambient == "true";
-  if (auto endpoints = flags->Get("issuer-kms-endpoints")) {
-    custody.kms_endpoints = SplitList(*endpoints);
-    for (const auto& e : custody.kms_endpoints) {
-      if (e.rfind("https://", 0) != 0 && e.rfind("http://", 0) != 0) {
-        std::cerr << "certwright: error: --issuer-kms-endpoints: \"" << e << "\" is not an http or https URL\n";
-        return kExitUsage;
-      }
-    }
-  }
+  controllers::CsrSignerOptions csr_options;
+  csr_options.kubernetes_signers_issuer = custody.kubernetes_signers_issuer;
   const char* pod_ns = std::getenv("POD_NAMESPACE");
   const std::string cluster_ns =
       flags->Get("cluster-resource-namespace").value_or(pod_ns != nullptr && *pod_ns ? pod_ns : "certwright");

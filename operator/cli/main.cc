@@ -18,6 +18,7 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  controller run the Certificate, Issuer and ClusterIssuer controllers\n"
+    "  webhook    serve the admission webhook (validation, defaults, issuance policy) over HTTPS\n"
     "  ca init    create a CA key in an HSM/KMS (or use the one the URI names) and a self-signed\n"
     "             CA certificate or a CSR for an offline root\n"
     "  sign       issue a certificate for a PKCS#10 CSR with a CA key\n"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   if (command == "version" || command == "--version") return RunVersion(rest);
   if (command == "sign") return RunSign(rest);
   if (command == "controller") return RunController(rest);
+  if (command == "webhook") return RunWebhook(rest);
   if (command == "ca") {
     if (rest.empty() || rest[0] != "init") {
       std::cerr << "certwright: error: unknown ca command" << (rest.empty() ? "" : " \"" + rest[0] + "\"")

@@ -9,7 +9,8 @@ namespace certwright::controllers {
 namespace pol = signer::policy;
 
 CertificatePolicyController::CertificatePolicyController(ControllerContext ctx,
-                                                         std::shared_ptr<issuance::IssuanceService> service)
+                                                         std::shared_ptr<issuance::IssuanceService> service,
+                                                         bool write_status)
     : ctx_(std::move(ctx)), service_(std::move(service)) {
   kube::InformerOptions options;
   options.transform = [](kube::Json& o) {
@@ -49,7 +50,11 @@ CertificatePolicyController::CertificatePolicyController(ControllerContext ctx,
   if (ctx_.metrics) worker_options.queue.metrics = ctx_.metrics->WorkQueue("certificatepolicies");
   worker_ = std::make_unique<kube::Controller>(
       "certificatepolicies", [this](const std::string& key) { return Reconcile(key); }, std::move(worker_options));
-  policies_->OnChange([this](const std::string& key) { worker_->Enqueue(key); });
+  if (write_status) {
+    policies_->OnChange([this](const std::string& key) { worker_->Enqueue(key); });
+  } else {
+    policies_->OnChange([this](const std::string&) { Publish(); });
+  }
 }
 
 CertificatePolicyController::~CertificatePolicyController() { Stop(); }

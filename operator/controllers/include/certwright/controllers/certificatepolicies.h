@@ -23,7 +23,10 @@ namespace certwright::controllers {
 
 class CertificatePolicyController {
  public:
-  CertificatePolicyController(ControllerContext ctx, std::shared_ptr<issuance::IssuanceService> service);
+  // `write_status` false (the webhook): no workers and no status writes; every change of a
+  // CertificatePolicy republishes the set at once.
+  CertificatePolicyController(ControllerContext ctx, std::shared_ptr<issuance::IssuanceService> service,
+                              bool write_status = true);
   ~CertificatePolicyController();
 
   void StartInformers();

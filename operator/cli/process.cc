@@ -1,0 +1,114 @@
+#include "cli/process.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "certwright/signer/random.h"
+#include "cli/logging.h"
+
+namespace certwright::cli {
+
+StopSignal::StopSignal() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  // Blocked in this thread before any other starts, so every thread inherits the mask and only
+  // the waiter below receives them.
+  pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  waiter_ = std::thread([this] {
+    int sig = 0;
+    sigwait(&set_, &sig);
+    Stop(0, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+  waiter_.detach();
+}
+
+void StopSignal::Stop(int code, const std::string& why) {
+  std::lock_guard lock(mutex_);
+  if (stopped_) return;
+  stopped_ = true;
+  code_ = code;
+  why_ = why;
+  cv_.notify_all();
+}
+
+int StopSignal::Wait() {
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [this] { return stopped_; });
+  spdlog::info("stopping: {}", why_);
+  return code_;
+}
+
+std::string Identity() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  uint8_t random[4] = {};
+  std::string suffix;
+  static const char* hex = "0123456789abcdef";
+  if (SystemRandom::Instance().Fill(random).ok()) {
+    for (auto b : random) {
+      suffix += hex[b >> 4];
+      suffix += hex[b & 15];
+    }
+  }
+  return std::string(host) + "_" + suffix;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::optional<std::string> ConfigureLoggingFlags(const Flags& flags) {
+  const std::string level = flags.Get("log-level").value_or("info");
+  const auto spd_level = spdlog::level::from_str(level);
+  if (spd_level == spdlog::level::off && level != "off") {
+    return "--log-level \"" + level + "\" is not one of debug, info, warn, error";
+  }
+  spdlog::set_level(spd_level);
+  if (auto logging = ConfigureLogging(flags.Get("log-format").value_or("text")); !logging.ok()) {
+    return logging.error().message();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ParseIssuanceFlags(const Flags& flags, issuance::CustodyRules& custody) {
+  if (auto ref = flags.Get("kubernetes-signers-issuer")) {
+    const bool cluster = ref->rfind("ClusterIssuer/", 0) == 0 && ref->size() > 14 &&
+                         ref->find('/', 14) == std::string::npos;
+    const auto second = ref->find('/', 7);
+    const bool issuer = ref->rfind("Issuer/", 0) == 0 && second != std::string::npos && second > 7 &&
+                        second + 1 < ref->size() && ref->find('/', second + 1) == std::string::npos;
+    if (!cluster && !issuer) {
+      return "--kubernetes-signers-issuer \"" + *ref + "\" must be ClusterIssuer/<name> or Issuer/<namespace>/<name>";
+    }
+    custody.kubernetes_signers_issuer = *ref;
+  }
+  if (auto modules = flags.Get("issuer-pkcs11-modules")) {
+    custody.pkcs11_modules = SplitList(*modules);
+    for (const auto& m : *custody.pkcs11_modules) {
+      if (m.empty() || m.front() != '/') return "--issuer-pkcs11-modules: \"" + m + "\" is not an absolute path";
+    }
+  }
+  const std::string ambient = flags.Get("issuer-ambient-credentials").value_or("false");
+  if (ambient != "true" && ambient != "false") return "--issuer-ambient-credentials must be true or false";
+  custody.ambient_credentials = ambient == "true";
+  if (auto endpoints = flags.Get("issuer-kms-endpoints")) {
+    custody.kms_endpoints = SplitList(*endpoints);
+    for (const auto& e : custody.kms_endpoints) {
+      if (e.rfind("https://", 0) != 0 && e.rfind("http://", 0) != 0) {
+        return "--issuer-kms-endpoints: \"" + e + "\" is not an http or https URL";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace certwright::cli

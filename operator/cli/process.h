@@ -1,0 +1,66 @@
+// What the long-running subcommands (`controller`, `webhook`) share: stopping on a signal, the
+// process identity, logging flags, and the issuance flags that set custody.
+#pragma once
+
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "certwright/issuance/service.h"
+#include "cli/flags.h"
+
+namespace certwright::cli {
+
+// Waits for SIGINT/SIGTERM or a request to stop from inside (leadership lost). Construct it
+// before any other thread starts: it blocks the signals so only its waiter receives them.
+class StopSignal {
+ public:
+  StopSignal();
+  void Stop(int code, const std::string& why);
+  int Wait();
+
+ private:
+  sigset_t set_;
+  std::thread waiter_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  int code_ = 0;
+  std::string why_;
+};
+
+// "<hostname>_<8 hex>": a Lease holder's and an Event reporter's name.
+std::string Identity();
+
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> SplitList(const std::string& text);
+
+// --log-level and --log-format. The usage error's text, or nullopt.
+std::optional<std::string> ConfigureLoggingFlags(const Flags& flags);
+
+// The flags every process that judges issuance reads (the controller signs, the webhook admits;
+// both must judge alike): --kubernetes-signers-issuer, --issuer-pkcs11-modules,
+// --issuer-ambient-credentials, --issuer-kms-endpoints.
+inline constexpr const char* kIssuanceFlags[] = {"kubernetes-signers-issuer", "issuer-pkcs11-modules",
+                                                 "issuer-ambient-credentials", "issuer-kms-endpoints"};
+inline constexpr const char* kIssuanceFlagsUsage =
+    "  --kubernetes-signers-issuer REF    also sign kubernetes.io/kube-apiserver-client and\n"
+    "                                     kubernetes.io/kubelet-serving CSRs with this issuer:\n"
+    "                                     ClusterIssuer/<name> or Issuer/<namespace>/<name> (default: off)\n"
+    "  --issuer-pkcs11-modules PATHS      comma-separated PKCS#11 modules namespaced Issuers may name, compared\n"
+    "                                     by the file they load (default: the modules ClusterIssuers name, and\n"
+    "                                     SoftHSM2's /usr/lib/softhsm/libsofthsm2.so)\n"
+    "  --issuer-ambient-credentials true|false\n"
+    "                                     let namespaced awsKMS Issuers without credentialsSecretRef use the\n"
+    "                                     controller's own AWS credentials (default false)\n"
+    "  --issuer-kms-endpoints URLS        comma-separated KMS endpoints namespaced Issuers may name (default:\n"
+    "                                     none; they use their region's AWS endpoint)\n";
+// Fills `custody` (kubernetes_signers_issuer included) from those flags; the usage error's text,
+// or nullopt. cluster_issuer_modules is left for the caller.
+std::optional<std::string> ParseIssuanceFlags(const Flags& flags, issuance::CustodyRules& custody);
+
+}  // namespace certwright::cli
