@@ -24,6 +24,7 @@
 #include "certwright/signer/policy.h"
 #include "certwright/signer/x509.h"
 #include "file/file_backend.h"
+#include "bench_policies.h"
 #include "bench_signer.h"
 
 namespace {
@@ -31,6 +32,7 @@ namespace {
 using namespace certwright;
 using namespace certwright::signer;
 using namespace certwright::signer::policy;
+using certwright::bench::HundredPolicies;
 
 CertificateTemplate LeafTemplate() {
   CertificateTemplate t;
@@ -38,42 +40,6 @@ CertificateTemplate LeafTemplate() {
   t.dns_names = {"web.team-a.svc", "web.team-a.svc.cluster.local", "web.example.com"};
   t.duration = std::chrono::hours(24 * 90);
   return t;
-}
-
-PolicySet HundredPolicies() {
-  PolicySet set;
-  auto add = [&](const std::string& name, const PolicySpec& spec) { set.Add(*Compile(name, spec)); };
-  for (int i = 0; i < 50; ++i) {
-    PolicySpec s;
-    s.selector.issuer_refs = {{"issuer-" + std::to_string(i), "ClusterIssuer"}};
-    s.allowed.dns_names = std::vector<std::string>{"*.{{namespace}}.svc"};
-    add("other-issuer-" + std::to_string(i), s);
-  }
-  for (int i = 0; i < 25; ++i) {
-    PolicySpec s;
-    s.selector.issuer_refs = {{"corp-ca", "ClusterIssuer"}};
-    s.selector.namespace_names = {"team-" + std::to_string(i) + "-*"};
-    s.allowed.dns_names = std::vector<std::string>{"*.{{namespace}}.svc"};
-    add("other-namespace-" + std::to_string(i), s);
-  }
-  for (int i = 0; i < 24; ++i) {
-    PolicySpec s;
-    s.selector.issuer_refs = {{"vault-" + std::to_string(i) + "-*", ""}};
-    s.denied.dns_names = {"**.internal"};
-    add("glob-issuer-" + std::to_string(i), s);
-  }
-  PolicySpec web;
-  web.selector.issuer_refs = {{"corp-ca", "ClusterIssuer"}};
-  web.selector.namespace_names = {"team-a"};
-  web.allowed.common_name = "*.{{namespace}}.svc";
-  web.allowed.dns_names = std::vector<std::string>{"*.{{namespace}}.svc", "*.{{namespace}}.svc.cluster.local",
-                                                   "{{name}}.example.com", "**.team-a.example.com"};
-  web.allowed.usages = std::vector<std::string>{"digital signature", "key encipherment", "server auth"};
-  web.allowed.key_algorithms = std::vector<KeyAlgorithmRule>{{KeyType::kEcdsa, 256}, {KeyType::kRsa, 2048}};
-  web.denied.dns_names = {"**.evil.com"};
-  web.constraints.max_duration = std::chrono::hours(24 * 365);
-  add("team-a-web", web);
-  return set;
 }
 
 void BM_PolicyEvaluate100(benchmark::State& state) {
