@@ -421,6 +421,10 @@ INSTANTIATE_TEST_SUITE_P(
         CertificateRow{"SecretName", [](Json& s) { s["secretName"] = "Web_TLS"; },
                        "spec.secretName: \"Web_TLS\" is not a valid Secret name (lower-case RFC 1123 subdomain, at "
                        "most 253 characters)"},
+        CertificateRow{"SubjectCountry", [](Json& s) { s["subject"] = {{"countries", {"Germany"}}}; },
+                       "spec: subject C \"Germany\" is 7 characters; RFC 5280 allows at most 2"},
+        CertificateRow{"CommonNameTooLong", [](Json& s) { s["commonName"] = std::string(65, 'c'); },
+                       "spec: subject CN \"" + std::string(65, 'c') + "\" is 65 characters; RFC 5280 allows at most 64"},
         CertificateRow{"NoSpec", [](Json& s) { s = Json::object(); }, "spec.secretName: is required"}),
     [](const auto& info) { return std::string(info.param.name); });
 

@@ -62,10 +62,11 @@ struct AdmissionContext {
 struct AdmissionOutcome {
   int http_status = 200;  // 400 only for what is not an AdmissionReview at all
   std::string body;       // the AdmissionReview response JSON, or a plain-text reason with 400
-  // For metrics. resource: "certificates", "issuers", "clusterissuers", "certificatepolicies",
-  // "certificatesigningrequests", another resource's name as the review gave it, or "unknown";
+  // For metrics, each from a fixed set (a review may name anything). resource: "certificates",
+  // "issuers", "clusterissuers", "certificatepolicies", "certificatesigningrequests" or "unknown";
   // operation: "CREATE", "UPDATE", "DELETE", "CONNECT" or "unknown"; result: "allowed",
-  // "denied", "patched" or "invalid" (the review itself is malformed).
+  // "denied", "patched" or "invalid" (the review itself is malformed, or names a resource this
+  // webhook does not judge).
   std::string resource = "unknown", operation = "unknown", result = "invalid";
 };
 
