@@ -194,7 +194,7 @@ spec:
   issuerRef: {name: team-ca}
 EOF
 expect_field "default duration is 2160h" cwcert/minimal .spec.duration 2160h
-expect_field "default privateKey.algorithm is ECDSA" cwcert/minimal .spec.privateKey.algorithm ECDSA
+expect_field "privateKey.algorithm has no schema default (the webhook defaults it from the issuer, else the controller uses ECDSA)" cwcert/minimal .spec.privateKey.algorithm ""
 expect_field "default privateKey.encoding is PKCS1" cwcert/minimal .spec.privateKey.encoding PKCS1
 expect_field "default privateKey.rotationPolicy is Always" cwcert/minimal .spec.privateKey.rotationPolicy Always
 expect_field "default privateKey.size is unset (chosen by algorithm)" cwcert/minimal .spec.privateKey.size ""

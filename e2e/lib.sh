@@ -39,6 +39,8 @@ CONTROLLER_PID=
 CONTROLLER_LOG=
 METRICS_PORT=
 CLUSTER_OBJECTS=() # "resource/name" of cluster-scoped objects to delete at exit
+BACKGROUND_PIDS=() # other processes of the scenario (a webhook, load loops): killed at exit
+EXTRA_LOGS=()      # their logs, printed with the controller's on failure
 
 pass() {
   passed=$((passed + 1))
@@ -75,6 +77,9 @@ _cleanup() {
   trap - ERR
   set +e
   stop_controller >/dev/null 2>&1
+  local pid
+  for pid in "${BACKGROUND_PIDS[@]+"${BACKGROUND_PIDS[@]}"}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${BACKGROUND_PIDS[@]+"${BACKGROUND_PIDS[@]}"}"; do wait "$pid" 2>/dev/null; done
   if [ -z "$FINISHED" ]; then
     [ "$rc" = 0 ] || [ "$failed" != 0 ] || fail "the scenario stopped early (exit $rc)"
     echo "$SCENARIO: $passed passed, $failed failed ($SECONDS s; stopped early)"
@@ -85,6 +90,13 @@ _cleanup() {
       tail -n 400 "$CONTROLLER_LOG"
       echo "==== end of controller log ===="
     fi
+    local log
+    for log in "${EXTRA_LOGS[@]+"${EXTRA_LOGS[@]}"}"; do
+      [ -s "$log" ] || continue
+      echo "==== $log, last 200 lines ===="
+      tail -n 200 "$log"
+      echo "==== end of $log ===="
+    done
     if [ -n "$NS" ] && [ -n "${KUBECONFIG:-}" ]; then
       echo "==== events in $NS ===="
       kubectl get events -n "$NS" 2>&1 | tail -n 60
