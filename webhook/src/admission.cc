@@ -176,10 +176,20 @@ std::string Warning(std::string text) {
   return text;
 }
 
+// A status message quotes what the user wrote (a 1 MiB DNS name, whole): what kubectl shows needs
+// the start, not a megabyte.
+std::string Bounded(const std::string& message) {
+  constexpr size_t kMax = 4096;
+  if (message.size() <= kMax) return message;
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return message.substr(0, cut) + "... (" + std::to_string(message.size()) + " bytes in all)";
+}
+
 std::string Encode(const Review& review, const Verdict& verdict) {
   Json response = {{"uid", review.uid}, {"allowed", verdict.allowed}};
   if (!verdict.allowed) {
-    response["status"] = {{"code", verdict.code}, {"reason", verdict.reason}, {"message", verdict.message}};
+    response["status"] = {{"code", verdict.code}, {"reason", verdict.reason}, {"message", Bounded(verdict.message)}};
   }
   if (!verdict.warnings.empty()) {
     Json warnings = Json::array();
