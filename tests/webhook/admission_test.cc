@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
+#include <memory>
+#include <tuple>
 
 #include "certwright/api/certificate.h"
 #include "certwright/api/issuer.h"

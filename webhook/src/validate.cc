@@ -204,10 +204,8 @@ Verdict ValidateCsr(const Review& r, const AdmissionContext& context) {
     return verdict;
   }
   if (context.issuance == nullptr) return verdict;
-  const issuance::IssuanceRequest issue =
-      csr::IssuanceRequestFor(*target, *request, r.ObjectName(),
-                              csr::RequesterOf(user), issuer.handle,
-                              std::move(*tmpl), parsed.subject_key);
+  const issuance::IssuanceRequest issue = csr::IssuanceRequestFor(
+      *target, *request, r.ObjectName(), csr::RequesterOf(user), issuer.handle, std::move(*tmpl), parsed.subject_key);
   auto decided = context.issuance->Decide(issue);
   if (!decided.ok()) {
     if (auto refusal = Refusal(decided.error(), verdict)) return *refusal;
