@@ -114,6 +114,8 @@ check "the webhook may watch Issuers, ClusterIssuers, CertificatePolicies and Na
 check "the webhook may not write Certificates or their status" bash -c \
   "! [ \"\$(kubectl auth can-i --as $WEBHOOK_AS update certificates.certwright.dev -n $NS)\" = yes ] && ! [ \"\$(kubectl auth can-i --as $WEBHOOK_AS update certificates.certwright.dev --subresource=status -n $NS)\" = yes ]"
 check "the webhook may not update CSRs' status" webhook_cannot update certificatesigningrequests --subresource=status
+check "the webhook may ask SubjectAccessReviews (a CSR requester's right to our signer)" \
+  webhook_can create subjectaccessreviews.authorization.k8s.io
 # The Deployment, Service and configurations pass server-side validation (dry run: the
 # configurations are never stored, so they cannot block the shared plane).
 "$REPO_ROOT/hack/render-chart" --release-name "$NS" --namespace "$NS" --show-only templates/webhook.yaml >"$WORK/webhook.yaml"

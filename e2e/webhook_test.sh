@@ -299,6 +299,22 @@ YAML
 csr evil-csr api.evil.com | refused_by_webhook "a CSR the policy denies is refused at create, naming the policy" \
   "CertificatePolicy \"$NS-dns\": allowed.dnsNames: \"api.evil.com\""
 check "the refused CSR was not stored" bash -c "! kubectl get csr $NS-evil-csr 2>/dev/null"
+# A requester who may create CSRs but lacks "reference" on our signer learns nothing of the issuer
+# or its policies: the webhook asks a SubjectAccessReview first, as the CSR signer does.
+cluster_object "clusterrole/$NS-csr-creator"
+cluster_object "clusterrolebinding/$NS-csr-creator"
+k create serviceaccount tenant >/dev/null
+kubectl create clusterrole "$NS-csr-creator" --verb=create,get --resource=certificatesigningrequests.certificates.k8s.io >/dev/null
+kubectl create clusterrolebinding "$NS-csr-creator" --clusterrole="$NS-csr-creator" --serviceaccount="$NS:tenant" >/dev/null
+csr tenant-csr api.evil.com >"$WORK/tenant-csr.yaml"
+if kubectl --as="system:serviceaccount:$NS:tenant" apply -f "$WORK/tenant-csr.yaml" >"$WORK/tenant.out" 2>&1; then
+  fail "a CSR from a requester without the reference right is refused: it was created"
+elif grep -qF "user \"system:serviceaccount:$NS:tenant\" may not use Issuer $NS/web-ca: it needs the verb \"reference\"" "$WORK/tenant.out" &&
+  ! grep -qF "CertificatePolicy" "$WORK/tenant.out"; then
+  pass "a CSR from a requester without the reference right is refused for that, not for the policy"
+else
+  fail "a CSR from a requester without the reference right is refused for that: $(cat "$WORK/tenant.out")"
+fi
 csr good-csr "good.$NS.svc" | kubectl apply -f - >"$WORK/csr.out" 2>&1 && pass "a CSR the policy allows is created" ||
   fail "a CSR the policy allows is created: $(cat "$WORK/csr.out")"
 printf 'not a CSR' >"$WORK/garbage.csr"

@@ -15,6 +15,7 @@
 #include "certwright/controllers/certificatepolicies.h"
 #include "certwright/controllers/metrics.h"
 #include "certwright/http/server.h"
+#include "certwright/issuance/csr.h"
 #include "certwright/kube/config.h"
 #include "certwright/kube/informer.h"
 #include "certwright/server/health_server.h"
@@ -180,6 +181,12 @@ int RunWebhook(const std::vector<std::string>& args) {
   webhook::AdmissionContext admission;
   admission.issuance = service.get();
   admission.kubernetes_signers_issuer = custody.kubernetes_signers_issuer;
+  // As the CSR signer does, before any issuer or policy answer: a requester without the right
+  // learns nothing of the issuer (a SubjectAccessReview, so the webhook may create those).
+  admission.may_reference = [client = *client](const kube::Json& user, const std::string& review_ns,
+                                               const std::string& signer_name, const std::string& wildcard) {
+    return issuance::csr::MayReference(*client, user, review_ns, signer_name, wildcard);
+  };
   admission.issuer = [&](const std::string& kind, const std::string& issuer_ns,
                          const std::string& name) -> std::optional<kube::Json> {
     auto object = kind == "ClusterIssuer" ? cluster_issuers.Get(name) : issuers.Get(issuer_ns + "/" + name);

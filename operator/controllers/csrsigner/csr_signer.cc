@@ -99,31 +99,6 @@ Status CsrSigner::Fail(const kube::Json& csr, const std::string& reason, const s
   return Ok();
 }
 
-Result<bool> CsrSigner::MayReference(const kube::Json& csr, const std::string& ns, const std::string& signer_name,
-                                     const std::string& wildcard) {
-  const kube::Json spec = csr.value("spec", kube::Json::object());
-  for (const std::string& name : {signer_name, wildcard}) {
-    kube::Json review = {
-        {"apiVersion", "authorization.k8s.io/v1"},
-        {"kind", "SubjectAccessReview"},
-        {"spec",
-         {{"user", spec.value("username", "")},
-          {"groups", spec.value("groups", kube::Json::array())},
-          {"resourceAttributes",
-           {{"group", "certwright.dev"}, {"resource", "signers"}, {"verb", "reference"}, {"name", name}}}}},
-    };
-    // An Issuer's signer is checked in its namespace, so a Role there can grant it (as with
-    // cert-manager); a ClusterIssuer's needs a ClusterRole.
-    if (!ns.empty()) review["spec"]["resourceAttributes"]["namespace"] = ns;
-    if (spec.contains("uid")) review["spec"]["uid"] = spec["uid"];
-    if (spec.contains("extra")) review["spec"]["extra"] = spec["extra"];
-    auto answer = ctx_.client->Create(kube::resources::kSubjectAccessReviews, "", review);
-    if (!answer.ok()) return std::move(answer).error().WithContext("SubjectAccessReview");
-    if (answer->value("status", kube::Json::object()).value("allowed", false)) return true;
-  }
-  return false;
-}
-
 Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
   auto object = csrs_->Get(name);
   if (object == nullptr) {
@@ -175,7 +150,7 @@ Result<kube::ReconcileResult> CsrSigner::Reconcile(const std::string& name) {
   // is the gate, as with kube-controller-manager). First, so a user without the right learns
   // nothing of the issuer: not whether it exists, nor why it is not ready.
   if (target->kind == csr::SignerTarget::Kind::kIssuer || target->kind == csr::SignerTarget::Kind::kClusterIssuer) {
-    CW_ASSIGN_OR_RETURN(bool allowed, MayReference(csr, ns, signer_name, wildcard));
+    CW_ASSIGN_OR_RETURN(bool allowed, issuance::csr::MayReference(*ctx_.client, spec, ns, signer_name, wildcard));
     if (!allowed) {
       CW_RETURN_IF_ERROR(Fail(csr, "PermissionDenied",
                               csr::MissingReferenceMessage(api::StringAt(spec, "username"), addressed, signer_name)));

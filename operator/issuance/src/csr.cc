@@ -171,6 +171,39 @@ std::string ReferenceWildcard(const SignerTarget& target) {
   }
 }
 
+Result<bool> MayReference(kube::Client& client, const kube::Json& user, const std::string& ns,
+                          const std::string& signer_name, const std::string& wildcard) {
+  const kube::Json none = kube::Json::object();
+  const kube::Json& u = user.is_object() ? user : none;
+  for (const std::string& name : {signer_name, wildcard}) {
+    if (name.empty()) continue;
+    kube::Json review = {
+        {"apiVersion", "authorization.k8s.io/v1"},
+        {"kind", "SubjectAccessReview"},
+        {"spec",
+         {{"user", api::StringAt(u, "username")},
+          {"resourceAttributes",
+           {{"group", "certwright.dev"}, {"resource", "signers"}, {"verb", "reference"}, {"name", name}}}}},
+    };
+    if (auto it = u.find("groups"); it != u.end() && it->is_array()) review["spec"]["groups"] = *it;
+    // An Issuer's signer is checked in its namespace, so a Role there can grant it (as with
+    // cert-manager); a ClusterIssuer's needs a ClusterRole.
+    if (!ns.empty()) review["spec"]["resourceAttributes"]["namespace"] = ns;
+    if (auto it = u.find("uid"); it != u.end() && it->is_string()) review["spec"]["uid"] = *it;
+    if (auto it = u.find("extra"); it != u.end() && it->is_object()) review["spec"]["extra"] = *it;
+    auto answer = client.Create(kube::resources::kSubjectAccessReviews, "", review);
+    if (!answer.ok()) return std::move(answer).error().WithContext("SubjectAccessReview");
+    const kube::Json* status = nullptr;
+    if (auto it = answer->find("status"); it != answer->end() && it->is_object()) status = &*it;
+    if (status != nullptr) {
+      if (auto allowed = status->find("allowed"); allowed != status->end() && allowed->is_boolean() && allowed->get<bool>()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 std::string MissingReferenceMessage(std::string_view user, const IssuerName& issuer, std::string_view signer_name) {
   return "user \"" + std::string(user) + "\" may not use " + issuer.Describe() +
          ": it needs the verb \"reference\" on resource \"signers\" of group certwright.dev for \"" +

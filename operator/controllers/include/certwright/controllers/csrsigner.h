@@ -70,8 +70,6 @@ class CsrSigner {
 
  private:
   Status Fail(const kube::Json& csr, const std::string& reason, const std::string& message);
-  Result<bool> MayReference(const kube::Json& csr, const std::string& ns, const std::string& signer_name,
-                            const std::string& wildcard);
 
   ControllerContext ctx_;
   std::shared_ptr<IssuerStore> store_;

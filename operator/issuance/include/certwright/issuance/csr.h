@@ -56,6 +56,11 @@ std::string InvalidSignerNameMessage(std::string_view signer_name);
 // "clusterissuers.certwright.dev/*"), in the Issuer's namespace for an Issuer. "" for the
 // kubernetes.io drop-in, whose gate is the approval (as with kube-controller-manager).
 std::string ReferenceWildcard(const SignerTarget& target);
+// Whether `user` (an object with "username", "groups", "uid", "extra": a CSR's spec as the API
+// server recorded it, or an AdmissionReview's request.userInfo) has that right for `signer_name`
+// or `wildcard`: a SubjectAccessReview for each, in `ns` when it is an Issuer's.
+Result<bool> MayReference(kube::Client& client, const kube::Json& user, const std::string& ns,
+                          const std::string& signer_name, const std::string& wildcard);
 // What a CSR is told when its requester lacks that right.
 std::string MissingReferenceMessage(std::string_view user, const IssuerName& issuer, std::string_view signer_name);
 
