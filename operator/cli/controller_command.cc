@@ -75,24 +75,14 @@ class IssuerModules {
 }  // namespace
 
 int RunController(const std::vector<std::string>& args) {
-  auto flags = Flags::Parse(args,
-                            {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
-                             "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
-                             "log-level", "log-format", "kubernetes-signers-issuer", "cluster-issuer-selector",
-                             "issuer-pkcs11-modules", "issuer-ambient-credentials", "issuer-kms-endpoints"},
-                            {"help"});
-  if (!flags.ok()) {
-    std::cerr << "certwright: error: " << flags.error().message() << "\n" << kControllerUsage;
-    return kExitUsage;
-  }
-  if (flags->Has("help")) {
-    std::cout << kControllerUsage;
-    return kExitOk;
-  }
-  if (auto error = ConfigureLoggingFlags(*flags)) {
-    std::cerr << "certwright: error: " << *error << "\n";
-    return kExitUsage;
-  }
+  int exit_code = kExitOk;
+  auto flags = ParseCommandFlags(args,
+                                 {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
+                                  "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
+                                  "cluster-issuer-selector", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
+                                  kIssuanceFlags[3]},
+                                 kControllerUsage, exit_code);
+  if (!flags) return exit_code;
   int workers = 4;
   if (auto w = flags->Get("workers")) {
     char* end = nullptr;

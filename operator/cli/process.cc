@@ -4,7 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <iostream>
+
 #include "certwright/signer/random.h"
+#include "cli/commands.h"
 #include "cli/logging.h"
 
 namespace certwright::cli {
@@ -77,6 +80,28 @@ std::optional<std::string> ConfigureLoggingFlags(const Flags& flags) {
     return logging.error().message();
   }
   return std::nullopt;
+}
+
+std::optional<Flags> ParseCommandFlags(const std::vector<std::string>& args, std::set<std::string> valued,
+                                       const std::string& usage, int& exit_code) {
+  valued.insert({"log-level", "log-format"});
+  auto flags = Flags::Parse(args, valued, {"help"});
+  if (!flags.ok()) {
+    std::cerr << "certwright: error: " << flags.error().message() << "\n" << usage;
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (flags->Has("help")) {
+    std::cout << usage;
+    exit_code = kExitOk;
+    return std::nullopt;
+  }
+  if (auto error = ConfigureLoggingFlags(*flags)) {
+    std::cerr << "certwright: error: " << *error << "\n";
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  return std::move(*flags);
 }
 
 std::optional<std::string> ParseIssuanceFlags(const Flags& flags, issuance::CustodyRules& custody) {

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,13 @@ std::vector<std::string> SplitList(const std::string& text);
 
 // --log-level and --log-format. The usage error's text, or nullopt.
 std::optional<std::string> ConfigureLoggingFlags(const Flags& flags);
+
+// The start of a long-running subcommand: parses `args` (`valued` plus --log-level and
+// --log-format; the switch --help) and configures logging. nullopt when the command ends here,
+// with `exit_code` set and what to say printed: the usage for --help (0), the error and the usage
+// for a usage error (2).
+std::optional<Flags> ParseCommandFlags(const std::vector<std::string>& args, std::set<std::string> valued,
+                                       const std::string& usage, int& exit_code);
 
 // The flags every process that judges issuance reads (the controller signs, the webhook admits;
 // both must judge alike): --kubernetes-signers-issuer, --issuer-pkcs11-modules,

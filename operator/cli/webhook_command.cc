@@ -103,25 +103,14 @@ std::optional<std::chrono::seconds> PositiveDuration(const Flags& flags, const s
 }  // namespace
 
 int RunWebhook(const std::vector<std::string>& args) {
-  auto flags = Flags::Parse(
+  int exit_code = kExitOk;
+  auto flags = ParseCommandFlags(
       args,
       {"kubeconfig", "namespace", "listen", "health-address", "tls-secret", "service-name", "serving-ip-addresses",
        "validating-webhook-configuration", "mutating-webhook-configuration", "serving-certificate-duration",
-       "resync-interval", "threads", "log-level", "log-format", kIssuanceFlags[0], kIssuanceFlags[1],
-       kIssuanceFlags[2], kIssuanceFlags[3]},
-      {"help"});
-  if (!flags.ok()) {
-    std::cerr << "certwright: error: " << flags.error().message() << "\n" << kWebhookUsage;
-    return kExitUsage;
-  }
-  if (flags->Has("help")) {
-    std::cout << kWebhookUsage;
-    return kExitOk;
-  }
-  if (auto error = ConfigureLoggingFlags(*flags)) {
-    std::cerr << "certwright: error: " << *error << "\n";
-    return kExitUsage;
-  }
+       "resync-interval", "threads", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2], kIssuanceFlags[3]},
+      kWebhookUsage, exit_code);
+  if (!flags) return exit_code;
   issuance::CustodyRules custody;
   if (auto error = ParseIssuanceFlags(*flags, custody)) {
     std::cerr << "certwright: error: " << *error << "\n";

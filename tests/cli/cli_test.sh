@@ -115,6 +115,16 @@ expect_fail "controller: bad kubernetes-signers-issuer" 2 "must be ClusterIssuer
   "$CW" controller --kubernetes-signers-issuer Issuer/only-a-name
 expect_fail "controller: no cluster" 1 "kubeconfig" env -u KUBECONFIG "$CW" controller --kubeconfig "$WORK/no-such-kubeconfig"
 
+# certwright webhook: the same, for its own flags and the issuance flags it shares.
+expect_fail "webhook: unknown flag" 2 "unknown flag --bogus" "$CW" webhook --bogus
+expect_fail "webhook: threads out of range" 2 '--threads "0" must be a number from 1 to 64' "$CW" webhook --threads 0
+expect_fail "webhook: serving certificate duration not positive" 2 \
+  '--serving-certificate-duration "-1h" is not a positive duration' "$CW" webhook --serving-certificate-duration=-1h
+expect_fail "webhook: resync interval not a duration" 2 '--resync-interval "often" is not a positive duration' \
+  "$CW" webhook --resync-interval often
+expect_fail "webhook: bad issuer-kms-endpoints" 2 'is not an http or https URL' "$CW" webhook --issuer-kms-endpoints ftp://x
+expect_fail "webhook: no cluster" 1 "kubeconfig" env -u KUBECONFIG "$CW" webhook --kubeconfig "$WORK/no-such-kubeconfig"
+
 echo
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
