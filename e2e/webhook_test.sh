@@ -46,6 +46,21 @@ spec:
 YAML
 wait_for $T "the CA Issuer is Ready" ready issuer/web-ca
 wait_for $T "the HSM Issuer is Ready" ready issuer/hsm-ca
+# Without a webhook, the controller picks the key the webhook would default: the HSM issuer's
+# bootstrap key type, for a Certificate that writes neither privateKey.algorithm nor size.
+apply <<YAML
+apiVersion: certwright.dev/v1alpha1
+kind: Certificate
+metadata: {name: before-webhook}
+spec:
+  secretName: before-webhook-tls
+  dnsNames: [before.$NS.svc]
+  issuerRef: {name: hsm-ca}
+YAML
+wait_for $T "a Certificate applied before any webhook is issued" ready cwcert/before-webhook
+check_eq "its spec has no privateKey.algorithm" "$(field cwcert/before-webhook .spec.privateKey.algorithm)" ""
+check_contains "... and the controller made a P-384 key, the HSM issuer's type" "secp384r1" bash -c \
+  "kubectl -n $NS get secret before-webhook-tls -o jsonpath='{.data.tls\\.crt}' | base64 -d | openssl x509 -noout -text"
 
 # ---- the webhook configurations, before any webhook runs ----
 PORT=$(free_port)

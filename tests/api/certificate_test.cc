@@ -25,6 +25,20 @@ TEST(CertificateSpec, DefaultsMatchTheCrd) {
   EXPECT_EQ(spec->issuer_ref.kind, "Issuer");
   EXPECT_EQ(spec->issuer_ref.group, "certwright.dev");
   EXPECT_FALSE(spec->is_ca);
+  EXPECT_TRUE(spec->private_key.defaulted) << "neither algorithm nor size written";
+}
+
+TEST(CertificateSpec, AKeyTypeWrittenInPartIsNotADefault) {
+  for (const char* key : {R"({"algorithm": "ECDSA"})", R"({"size": 384})", R"({"algorithm": "RSA", "size": 3072})"}) {
+    Json cert = Minimal();
+    cert["privateKey"] = Json::parse(key);
+    auto spec = ParseCertificateSpec(cert);
+    ASSERT_TRUE(spec.ok()) << spec.error().message();
+    EXPECT_FALSE(spec->private_key.defaulted) << key;
+  }
+  Json cert = Minimal();
+  cert["privateKey"] = {{"encoding", "PKCS8"}};
+  EXPECT_TRUE(ParseCertificateSpec(cert)->private_key.defaulted) << "an encoding alone leaves the key type open";
 }
 
 TEST(CertificateSpec, ReadsEveryField) {

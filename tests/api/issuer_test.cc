@@ -31,6 +31,9 @@ TEST(IssuerSpec, ReadsEachType) {
   EXPECT_EQ(p11->pkcs11.bootstrap->subject.ToString(), "O=Ex,CN=Root");
   EXPECT_EQ(p11->pkcs11.bootstrap->duration, 87600h);
   EXPECT_EQ(p11->pkcs11.bootstrap->key_spec, signer::KeySpec::EcdsaP384());
+  EXPECT_EQ(CaKeySpec(*p11), signer::KeySpec::EcdsaP384()) << "a bootstrap's key type is the CA key's";
+  EXPECT_EQ(CaKeySpec(*ca), std::nullopt) << "a ca issuer's key is in a Secret the spec does not describe";
+  EXPECT_EQ(CaKeySpec(*self), std::nullopt);
 
   auto kms = ParseIssuerSpec(Json::parse(R"({"awsKMS": {"keyID": "alias/ca", "region": "eu-west-1",
       "endpoint": "http://127.0.0.1:4599", "credentialsSecretRef": {"name": "kms"},

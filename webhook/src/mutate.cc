@@ -5,7 +5,8 @@
 // type of its issuer's CA key, when the stored issuer says what that is — only a pkcs11 or awsKMS
 // issuer whose bootstrap names keyAlgorithm (and keySize). A `ca` issuer's key is in a Secret the
 // webhook does not read, a selfSigned issuer has no CA key, an existing HSM/KMS key is of whatever
-// type it is: no guess, no patch (the controller's default, ECDSA P-256, applies).
+// type it is: no guess, no patch (the controller's default, ECDSA P-256, applies). The controller
+// applies the same api::CaKeySpec when no webhook ran, so both paths make the same key.
 //
 // Note: the CRD defaults privateKey.algorithm to ECDSA, and the API server applies structural
 // defaults when it decodes the request, before mutating webhooks run: with that default in the CRD,
@@ -16,15 +17,6 @@
 namespace certwright::webhook::internal {
 
 namespace {
-
-// The CA key's type, when the issuer's spec says it.
-std::optional<signer::KeySpec> IssuerKeySpec(const api::IssuerSpec& spec) {
-  const std::optional<api::BootstrapSpec>* bootstrap = nullptr;
-  if (spec.type == api::IssuerSpec::Type::kPkcs11) bootstrap = &spec.pkcs11.bootstrap;
-  if (spec.type == api::IssuerSpec::Type::kAwsKms) bootstrap = &spec.aws_kms.bootstrap;
-  if (bootstrap == nullptr || !*bootstrap) return std::nullopt;
-  return (*bootstrap)->key_spec;
-}
 
 // privateKey's algorithm and size as the Certificate spells them.
 Json PrivateKeyFields(const signer::KeySpec& key) {
@@ -60,7 +52,7 @@ std::optional<Json> CertificateDefaults(const Review& r, const AdmissionContext&
   if (issuer_spec == nullptr) return std::nullopt;
   auto parsed = api::ParseIssuerSpec(*issuer_spec);
   if (!parsed.ok()) return std::nullopt;
-  const auto key = IssuerKeySpec(*parsed);
+  const auto key = api::CaKeySpec(*parsed);
   if (!key) return std::nullopt;
 
   const Json fields = PrivateKeyFields(*key);

@@ -26,6 +26,7 @@ bool OneOf(const std::string& v, std::initializer_list<std::string_view> allowed
 
 Result<PrivateKeySpec> ParsePrivateKey(const Fields& f) {
   PrivateKeySpec pk;
+  pk.defaulted = !f.Has("algorithm") && !f.Has("size");
   CW_ASSIGN_OR_RETURN(pk.algorithm, f.String("algorithm", "ECDSA"));
   if (!OneOf(pk.algorithm, {"ECDSA", "RSA", "Ed25519"})) {
     return f.Invalid("algorithm", "must be one of ECDSA, RSA, Ed25519 (got \"" + pk.algorithm + "\")");

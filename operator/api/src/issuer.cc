@@ -6,6 +6,14 @@ namespace certwright::api {
 
 using internal::Fields;
 
+std::optional<signer::KeySpec> CaKeySpec(const IssuerSpec& spec) {
+  const std::optional<BootstrapSpec>* bootstrap = nullptr;
+  if (spec.type == IssuerSpec::Type::kPkcs11) bootstrap = &spec.pkcs11.bootstrap;
+  if (spec.type == IssuerSpec::Type::kAwsKms) bootstrap = &spec.aws_kms.bootstrap;
+  if (bootstrap == nullptr || !*bootstrap) return std::nullopt;
+  return (*bootstrap)->key_spec;
+}
+
 std::string_view TypeName(IssuerSpec::Type type) {
   switch (type) {
     case IssuerSpec::Type::kSelfSigned: return "selfSigned";

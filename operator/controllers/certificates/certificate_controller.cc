@@ -401,7 +401,12 @@ Result<CertificateController::Issued> CertificateController::Issue(const kube::J
 
   // The private key: kept under rotationPolicy Never when it is still of the kind asked for.
   ossl::PKey key;
-  const signer::KeySpec wanted = spec.private_key.KeySpec();
+  signer::KeySpec wanted = spec.private_key.KeySpec();
+  // Neither algorithm nor size written (no webhook defaulted them): the issuer's CA key type when
+  // its spec names it, as the webhook would have written it.
+  if (spec.private_key.defaulted && issuer) {
+    if (auto ca_key = api::CaKeySpec(issuer->spec)) wanted = *ca_key;
+  }
   if (spec.private_key.rotation_policy == "Never" && secret != nullptr) {
     if (auto pem = SecretValue(*secret, "tls.key"); pem && !pem->empty()) {
       if (auto existing = signer::ParsePrivateKey(*pem); existing.ok()) {

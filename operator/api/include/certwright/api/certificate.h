@@ -27,6 +27,10 @@ struct SubjectSpec {
 struct PrivateKeySpec {
   std::string algorithm = "ECDSA";       // ECDSA, RSA, Ed25519
   int size = 0;                          // 0: the algorithm's default
+  // Neither algorithm nor size was written: the issuer's CA key type applies when its spec names
+  // it (api::CaKeySpec; the webhook writes it into the spec, the controller applies it when there
+  // is no webhook), else ECDSA P-256.
+  bool defaulted = true;
   std::string encoding = "PKCS1";        // PKCS1, PKCS8
   std::string rotation_policy = "Always";  // Always, Never
 

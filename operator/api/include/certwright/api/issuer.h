@@ -57,4 +57,10 @@ Result<IssuerSpec> ParseIssuerSpec(const Json& spec);
 // "selfSigned", "ca", "pkcs11", "awsKMS": for metrics and messages.
 std::string_view TypeName(IssuerSpec::Type type);
 
+// The CA key's type when the issuer's spec says it: a pkcs11 or awsKMS bootstrap's keyAlgorithm
+// and keySize. nullopt for a `ca` issuer (the key is in a Secret), selfSigned (no CA key) and an
+// existing HSM/KMS key (of whatever type it is). A Certificate that writes neither
+// privateKey.algorithm nor size gets this type (webhook and controller alike).
+std::optional<signer::KeySpec> CaKeySpec(const IssuerSpec& spec);
+
 }  // namespace certwright::api
