@@ -122,6 +122,16 @@ check "the webhook may ask SubjectAccessReviews (a CSR requester's right to our 
 check "the webhook's Deployment, Service and configurations pass server-side validation (CEL included)" \
   kubectl apply --dry-run=server -f "$WORK/webhook.yaml"
 check "the chart sets no caBundle (the webhook writes it)" bash -c "! grep -q caBundle '$WORK/webhook.yaml'"
+"$REPO_ROOT/hack/render-chart" --release-name "$NS" --namespace "$NS" --show-only templates/webhook.yaml \
+  --set webhook.networkPolicy.enabled=true --set webhook.networkPolicy.apiServerCIDR=10.0.0.0/24 \
+  --set custody.pkcs11Modules=/usr/lib/softhsm/libsofthsm2.so --set custody.kmsEndpoints=https://kms.internal \
+  >"$WORK/webhook-np.yaml"
+check "the webhook's NetworkPolicy (control plane only) passes server-side validation" bash -c \
+  "grep -q 'kind: NetworkPolicy' '$WORK/webhook-np.yaml' && kubectl apply --dry-run=server -f '$WORK/webhook-np.yaml' >/dev/null"
+check "the webhook gets the controller's custody flags" bash -c \
+  "grep -q -- '--issuer-pkcs11-modules=/usr/lib/softhsm/libsofthsm2.so' '$WORK/webhook-np.yaml' &&
+   grep -q -- '--issuer-kms-endpoints=https://kms.internal' '$WORK/webhook-np.yaml' &&
+   grep -q -- '--issuer-ambient-credentials=false' '$WORK/webhook-np.yaml'"
 check "webhook.enabled=false renders no webhook" bash -c \
   "[ -z \"\$('$REPO_ROOT/hack/render-chart' --release-name $NS --namespace $NS --set webhook.enabled=false | grep -i webhook)\" ]"
 

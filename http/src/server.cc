@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -73,8 +74,10 @@ struct Server::Impl {
   Router router;
   std::unique_ptr<net::ssl::context> ssl;
   std::atomic<size_t> connections{0};
+  std::atomic<size_t> buffered_body_bytes{0};  // declared by the requests being read
   net::io_context io;
   tcp::acceptor acceptor{io};
+  net::steady_timer accept_backoff{io};
   std::vector<std::thread> threads;
   int port = 0;
 
@@ -87,8 +90,14 @@ namespace {
 template <class Derived>
 class Session {
  public:
-  explicit Session(Server::Impl& server) : server_(server) {}
-  ~Session() { server_.connections.fetch_sub(1); }
+  // The read buffer holds only what the parser has not consumed: a request's headers, a chunk's
+  // framing, trailers. Its ceiling makes an endless chunk extension or trailer a read error.
+  explicit Session(Server::Impl& server)
+      : server_(server), buffer_(server.options.max_header_bytes + 64 * 1024) {}
+  ~Session() {
+    ReleaseBody();
+    server_.connections.fetch_sub(1);
+  }
 
  protected:
   Derived& self() { return static_cast<Derived&>(*this); }
@@ -97,20 +106,43 @@ class Session {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(server_.options.max_body_bytes);
-    // Waiting for the next request, and its headers, is bounded by the idle timeout.
-    beast::get_lowest_layer(self().stream()).expires_after(server_.options.idle_timeout);
+    // Waiting for the next request, and its headers, is bounded by the idle timeout (shorter for
+    // a connection's first request).
+    beast::get_lowest_layer(self().stream())
+        .expires_after(served_ == 0 ? std::min(server_.options.first_request_timeout, server_.options.idle_timeout)
+                                    : server_.options.idle_timeout);
     bhttp::async_read_header(self().stream(), buffer_, *parser_,
                              [s = self().shared_from_this()](beast::error_code ec, size_t) { s->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
+    // What the body will hold, against what all connections may hold at once.
+    const auto declared = parser_->content_length();
+    if (declared && *declared > server_.options.max_body_bytes) {
+      return WriteError(413, "request body larger than " + std::to_string(server_.options.max_body_bytes) + " bytes\n");
+    }
+    const size_t want = declared ? static_cast<size_t>(*declared)
+                                 : (parser_->chunked() ? server_.options.max_body_bytes : 0);
+    if (want > 0) {
+      if (server_.buffered_body_bytes.fetch_add(want) + want > server_.options.max_buffered_body_bytes) {
+        server_.buffered_body_bytes.fetch_sub(want);
+        return WriteError(503, "too many request bodies in flight; try again\n");
+      }
+      reserved_ = want;
+    }
     beast::get_lowest_layer(self().stream()).expires_after(server_.options.request_timeout);
     bhttp::async_read(self().stream(), buffer_, *parser_,
                       [s = self().shared_from_this()](beast::error_code ec, size_t) { s->OnBody(ec); });
   }
 
+  void ReleaseBody() {
+    if (reserved_ > 0) server_.buffered_body_bytes.fetch_sub(reserved_);
+    reserved_ = 0;
+  }
+
   void OnReadError(beast::error_code ec) {
+    ReleaseBody();
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::ssl::error::stream_truncated) {
       return self().Close();  // the client went away, or took too long: nothing to answer
@@ -118,7 +150,7 @@ class Session {
     if (ec == bhttp::error::body_limit) {
       return WriteError(413, "request body larger than " + std::to_string(server_.options.max_body_bytes) + " bytes\n");
     }
-    if (ec == bhttp::error::header_limit) {
+    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
       return WriteError(431, "request headers larger than " + std::to_string(server_.options.max_header_bytes) +
                                  " bytes\n");
     }
@@ -137,6 +169,7 @@ class Session {
 
   void OnBody(beast::error_code ec) {
     if (ec) return OnReadError(ec);
+    ++served_;
     const auto started = std::chrono::steady_clock::now();
     auto& message = parser_->get();
     Request request;
@@ -155,6 +188,7 @@ class Session {
       spdlog::error("HTTP handler for {} {} failed", request.method, request.Path());
       response = Response::Text(500, "internal error\n");
     }
+    ReleaseBody();  // the handler is done with it (the request is moved into the write's state)
     Write(std::move(request), std::move(response), message.keep_alive(), started);
   }
 
@@ -184,6 +218,8 @@ class Session {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string peer_;
+  size_t reserved_ = 0;  // of buffered_body_bytes, while this request's body is read and handled
+  size_t served_ = 0;    // requests answered on this connection
 };
 
 class PlainSession final : public Session<PlainSession>, public std::enable_shared_from_this<PlainSession> {
@@ -211,7 +247,8 @@ class TlsSession final : public Session<TlsSession>, public std::enable_shared_f
   void Run(std::string peer) {
     peer_ = std::move(peer);
     net::dispatch(stream_.get_executor(), [s = shared_from_this()] {
-      beast::get_lowest_layer(s->stream_).expires_after(s->server_.options.handshake_timeout);
+      beast::get_lowest_layer(s->stream_)
+          .expires_after(std::min(s->server_.options.handshake_timeout, s->server_.options.first_request_timeout));
       s->stream_.async_handshake(net::ssl::stream_base::server, [s](beast::error_code ec) {
         if (ec) return s->CloseSocket();  // not TLS, no certificate yet, or too slow
         s->ReadRequest();
@@ -237,7 +274,17 @@ class TlsSession final : public Session<TlsSession>, public std::enable_shared_f
 void Server::Impl::Accept() {
   acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) {
+    if (ec) {
+      // Out of descriptors (EMFILE) or memory: accepting again at once would spin a core. Wait a
+      // little; connections queue in the backlog meanwhile.
+      spdlog::warn("HTTP server on port {}: accept failed: {}", port, ec.message());
+      accept_backoff.expires_after(std::chrono::milliseconds(100));
+      accept_backoff.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && acceptor.is_open()) Accept();
+      });
+      return;
+    }
+    {
       if (connections.fetch_add(1) >= options.max_connections) {
         connections.fetch_sub(1);
         beast::error_code ignored;
@@ -300,6 +347,7 @@ Server::~Server() {
   net::post(impl_->io, [impl = impl_.get()] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    impl->accept_backoff.cancel();
   });
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();

@@ -112,6 +112,7 @@ int RunController(const std::vector<std::string>& args) {
   // Many threads (watches, workers, cpprestsdk) each get a glibc arena by default; with caches of
   // many small objects that fragments memory. Two arenas, and freed pages handed back now and then,
   // keep RSS close to what is live (measured in docs/performance.md).
+  RaiseOpenFileLimit();
   mallopt(M_ARENA_MAX, 2);
   StopSignal stop;
 

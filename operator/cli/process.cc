@@ -1,6 +1,7 @@
 #include "cli/process.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -41,6 +42,19 @@ int StopSignal::Wait() {
   cv_.wait(lock, [this] { return stopped_; });
   spdlog::info("stopping: {}", why_);
   return code_;
+}
+
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) spdlog::debug("cannot raise the open-file limit");
+}
+
+size_t ConnectionBudget(size_t wanted) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return wanted;
+  return std::max<size_t>(16, std::min<size_t>(wanted, static_cast<size_t>(limit.rlim_cur / 2)));
 }
 
 std::string Identity() {

@@ -34,6 +34,13 @@ class StopSignal {
   std::string why_;
 };
 
+// Raises the soft limit of open files to the hard one (container runtimes often set 1024 soft):
+// watches, clients and served connections all hold descriptors.
+void RaiseOpenFileLimit();
+// How many connections a server may hold: `wanted`, but at most half the open-file limit, so
+// accepting never runs out of descriptors for everything else.
+size_t ConnectionBudget(size_t wanted);
+
 // "<hostname>_<8 hex>": a Lease holder's and an Event reporter's name.
 std::string Identity();
 

@@ -136,6 +136,7 @@ int RunWebhook(const std::vector<std::string>& args) {
   const char* pod_ns = std::getenv("POD_NAMESPACE");
   const std::string ns = flags->Get("namespace").value_or(pod_ns != nullptr && *pod_ns ? pod_ns : "certwright");
 
+  RaiseOpenFileLimit();
   StopSignal stop;
   auto config = kube::LoadConfig(flags->Get("kubeconfig").value_or(""));
   if (!config.ok()) {
@@ -250,11 +251,14 @@ int RunWebhook(const std::vector<std::string>& args) {
   };
   router.Handle("POST", "/validate", review("/validate", webhook::Validate));
   router.Handle("POST", "/mutate", review("/mutate", webhook::Mutate));
-  server::AddHealthRoutes(router, health_options);
+  // Probes may use the HTTPS port too; /metrics only the health port (who may scrape is the
+  // cluster's network policy's business, and the HTTPS port is open to every client of the API).
+  server::AddHealthRoutes(router, health_options, /*with_metrics=*/false);
   http::ServerOptions server_options;
   server_options.address = flags->Get("listen").value_or("0.0.0.0:10250");
   server_options.tls = tls;
   server_options.threads = threads;
+  server_options.max_connections = ConnectionBudget(1024);
   // etcd stores objects up to 1.5 MiB (its default request limit) and an UPDATE's review carries
   // the object twice: 4 MiB holds every real review and bounds what a client can make us buffer.
   server_options.max_body_bytes = 4 * 1024 * 1024;

@@ -191,6 +191,41 @@ TEST(Server, BoundsWhatAClientCanSend) {
   }
 }
 
+TEST(Server, BoundsWhatAChunkedBodysFramingCanBuffer) {
+  ServerOptions options;
+  options.max_header_bytes = 2048;
+  auto server = StartServer(options);
+  ASSERT_TRUE(server);
+  for (const std::string& flood : {std::string("1;a=") + std::string(1 << 20, 'x'),                    // chunk extension
+                                   std::string("0\r\nX-Trailer: ") + std::string(1 << 20, 'y')}) {  // trailer
+    RawConnection c(server->port());
+    c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + flood);
+    const std::string reply = c.ReadUntilClosed(3s);
+    EXPECT_TRUE(reply.empty() || reply.rfind("HTTP/1.1 4", 0) == 0) << reply.substr(0, 200);
+    EXPECT_TRUE(c.closed()) << "a megabyte of framing without a line end ends the connection";
+  }
+}
+
+TEST(Server, RefusesBodiesBeyondWhatAllConnectionsMayHold) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  options.max_buffered_body_bytes = 1500;
+  auto server = StartServer(options);
+  ASSERT_TRUE(server);
+  RawConnection holding(server->port());
+  holding.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc");  // and the rest never
+  std::this_thread::sleep_for(200ms);
+  RawConnection second(server->port());
+  second.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'b'));
+  const std::string reply = second.ReadUntilClosed(3s);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 503", 0), 0u) << reply;
+  holding.Send(std::string(997, 'a'));
+  EXPECT_NE(holding.ReadUntil(std::string(997, 'a'), 3s).find("HTTP/1.1 200"), std::string::npos);
+  RawConnection third(server->port());
+  third.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_NE(third.ReadUntil("hello", 3s).find("HTTP/1.1 200"), std::string::npos) << "the budget is given back";
+}
+
 TEST(Server, DisconnectsClientsThatAreTooSlow) {
   ServerOptions options;
   options.idle_timeout = 300ms;
@@ -200,6 +235,17 @@ TEST(Server, DisconnectsClientsThatAreTooSlow) {
   RawConnection silent(server->port());
   silent.ReadUntilClosed(3s);
   EXPECT_TRUE(silent.closed()) << "a connection that sends nothing is closed after the idle timeout";
+
+  ServerOptions patient;
+  patient.idle_timeout = 60s;
+  patient.first_request_timeout = 300ms;
+  auto second = StartServer(patient);
+  ASSERT_TRUE(second);
+  RawConnection never(second->port());
+  const auto opened = std::chrono::steady_clock::now();
+  never.ReadUntilClosed(3s);
+  EXPECT_TRUE(never.closed()) << "a new connection gets the first-request timeout, not the idle one";
+  EXPECT_LT(std::chrono::steady_clock::now() - opened, 2s);
 
   RawConnection trickle(server->port());
   trickle.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");

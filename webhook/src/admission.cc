@@ -209,7 +209,38 @@ std::string Encode(const Review& review, const Verdict& verdict) {
 
 using Handler = Verdict (*)(const Review&, const AdmissionContext&);
 
+// How deep a review may nest. Ours nest about ten levels (a CSR review's userInfo.extra values,
+// a Certificate's subject lists); nlohmann copies and prints recursively, so a body nested tens of
+// thousands of levels would overflow the stack wherever a value is copied. Checked on the bytes,
+// before parsing.
+constexpr int kMaxDepth = 128;
+
+// The byte offset where `body` first nests deeper than kMaxDepth, or npos. Brackets inside
+// strings do not count.
+size_t TooDeepAt(std::string_view body) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
 AdmissionOutcome Serve(std::string_view body, const AdmissionContext& context, Handler handler) {
+  if (const size_t at = TooDeepAt(body); at != std::string_view::npos) {
+    return NotAReview("the body nests deeper than " + std::to_string(kMaxDepth) + " levels (at byte " +
+                      std::to_string(at) + "); no AdmissionReview does");
+  }
   Json parsed;
   try {
     parsed = Json::parse(body.begin(), body.end());

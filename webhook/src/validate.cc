@@ -49,12 +49,12 @@ bool BoundedEqual(const Json& a, const Json& b, int depth = 32) {
 }
 
 // An UPDATE that leaves the spec as it is has nothing new to judge (labels, annotations,
-// finalizers, an object being deleted): allowed, so that a policy tightened later does not lock
-// existing objects.
+// finalizers, so also the removal of a finalizer from an object being deleted): allowed, so that a
+// policy tightened later does not lock existing objects. An object being deleted whose spec
+// changes is judged like any other: a finalizer of the user's own must not open a way around
+// admission.
 bool NothingToJudge(const Review& r) {
   if (r.operation != "UPDATE") return false;
-  const Json* metadata = Member(*r.object, "metadata");
-  if (metadata != nullptr && Member(*metadata, "deletionTimestamp") != nullptr) return true;
   return r.old_object != nullptr && BoundedEqual(SpecOf(*r.object), SpecOf(*r.old_object));
 }
 

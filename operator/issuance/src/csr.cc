@@ -185,12 +185,31 @@ Result<bool> MayReference(kube::Client& client, const kube::Json& user, const st
           {"resourceAttributes",
            {{"group", "certwright.dev"}, {"resource", "signers"}, {"verb", "reference"}, {"name", name}}}}},
     };
-    if (auto it = u.find("groups"); it != u.end() && it->is_array()) review["spec"]["groups"] = *it;
+    // Only strings are copied: a value the caller nested 80,000 levels deep would overflow the
+    // stack in a recursive copy (this reads an AdmissionReview's userInfo too).
+    if (auto it = u.find("groups"); it != u.end() && it->is_array()) {
+      kube::Json groups = kube::Json::array();
+      for (const auto& g : *it) {
+        if (g.is_string()) groups.push_back(g);
+      }
+      review["spec"]["groups"] = std::move(groups);
+    }
     // An Issuer's signer is checked in its namespace, so a Role there can grant it (as with
     // cert-manager); a ClusterIssuer's needs a ClusterRole.
     if (!ns.empty()) review["spec"]["resourceAttributes"]["namespace"] = ns;
     if (auto it = u.find("uid"); it != u.end() && it->is_string()) review["spec"]["uid"] = *it;
-    if (auto it = u.find("extra"); it != u.end() && it->is_object()) review["spec"]["extra"] = *it;
+    if (auto it = u.find("extra"); it != u.end() && it->is_object()) {
+      kube::Json extra = kube::Json::object();
+      for (const auto& [key, values] : it->items()) {
+        if (!values.is_array()) continue;
+        kube::Json strings = kube::Json::array();
+        for (const auto& v : values) {
+          if (v.is_string()) strings.push_back(v);
+        }
+        extra[key] = std::move(strings);
+      }
+      review["spec"]["extra"] = std::move(extra);
+    }
     auto answer = client.Create(kube::resources::kSubjectAccessReviews, "", review);
     if (!answer.ok()) return std::move(answer).error().WithContext("SubjectAccessReview");
     const kube::Json* status = nullptr;

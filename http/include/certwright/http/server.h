@@ -10,8 +10,9 @@
 // Handlers run on the server's own threads (never on cpprestsdk's shared pool), so they may block
 // briefly; an exception escaping a handler becomes a 500 and is logged. The server bounds what a
 // client can make it hold: header (431) and body (413) sizes, the time to send a request, idle
-// keep-alive connections, TLS handshakes, and the number of open connections. Too slow a client
-// is disconnected without an answer.
+// keep-alive connections, TLS handshakes, the number of open connections, the bytes of bodies
+// held at once (503), and what a chunked body's framing may buffer. Too slow a client is
+// disconnected without an answer.
 #pragma once
 
 #include <chrono>
@@ -50,13 +51,19 @@ struct ServerOptions {
   int threads = 2;
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1024 * 1024;  // larger bodies get 413 without being read
-  // Waiting for a request and receiving its headers (a new connection's first, or the next on a
-  // kept-alive one); past it the connection is closed without an answer.
+  // Waiting for the next request on a kept-alive connection and receiving its headers; past it
+  // the connection is closed without an answer.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(90)};
+  // The same for a new connection's first request (and its TLS handshake before it): short, so
+  // connections that never send cannot hold the slots.
+  std::chrono::milliseconds first_request_timeout{std::chrono::seconds(10)};
   // From the end of the headers to the last byte of the body, and writing the response.
   std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   size_t max_connections = 1024;  // beyond it new connections are closed at once
+  // Request bodies held by all connections at once, counted by what each declares (a chunked
+  // body counts as max_body_bytes): beyond it a request gets 503 without being read.
+  size_t max_buffered_body_bytes = 64 * 1024 * 1024;
   // Called after each response to a request is written (not after 413/431/400 answers to
   // requests that could not be read), with the time from the request's last byte to the response's
   // (metrics, benchmarks); the Response has its status and headers, not its body. On the server's

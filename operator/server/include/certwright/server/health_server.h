@@ -26,8 +26,8 @@ struct HealthServerOptions {
   std::function<std::string()> not_ready_reason;
 };
 
-// Adds /healthz, /livez, /readyz and /metrics to `router`.
-void AddHealthRoutes(http::Router& router, const HealthServerOptions& options);
+// Adds /healthz, /livez and /readyz to `router`, and /metrics when `with_metrics`.
+void AddHealthRoutes(http::Router& router, const HealthServerOptions& options, bool with_metrics = true);
 
 class HealthServer {
  public:
