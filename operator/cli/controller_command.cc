@@ -112,17 +112,12 @@ int RunController(const std::vector<std::string>& args) {
   // Many threads (watches, workers, cpprestsdk) each get a glibc arena by default; with caches of
   // many small objects that fragments memory. Two arenas, and freed pages handed back now and then,
   // keep RSS close to what is live (measured in docs/performance.md).
-  RaiseOpenFileLimit();
   mallopt(M_ARENA_MAX, 2);
+  RaiseOpenFileLimit();
   StopSignal stop;
 
-  auto config = kube::LoadConfig(flags->Get("kubeconfig").value_or(""));
-  if (!config.ok()) {
-    std::cerr << "certwright: error: " << config.error().message() << "\n";
-    return kExitFailure;
-  }
   auto registry = std::make_shared<prometheus::Registry>();
-  auto client = kube::Client::Create(*config, {.transport = nullptr, .metrics = registry});
+  auto client = ConnectToCluster(*flags, registry);
   if (!client.ok()) {
     std::cerr << "certwright: error: " << client.error().message() << "\n";
     return kExitFailure;

@@ -7,6 +7,7 @@
 
 #include <iostream>
 
+#include "certwright/kube/config.h"
 #include "certwright/signer/random.h"
 #include "cli/commands.h"
 #include "cli/logging.h"
@@ -55,6 +56,12 @@ size_t ConnectionBudget(size_t wanted) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return wanted;
   return std::max<size_t>(16, std::min<size_t>(wanted, static_cast<size_t>(limit.rlim_cur / 2)));
+}
+
+Result<std::shared_ptr<kube::Client>> ConnectToCluster(const Flags& flags,
+                                                      std::shared_ptr<prometheus::Registry> registry) {
+  CW_ASSIGN_OR_RETURN(kube::ClientConfig config, kube::LoadConfig(flags.Get("kubeconfig").value_or("")));
+  return kube::Client::Create(config, {.transport = nullptr, .metrics = std::move(registry)});
 }
 
 std::string Identity() {

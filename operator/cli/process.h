@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "certwright/issuance/service.h"
+#include "certwright/kube/client.h"
 #include "cli/flags.h"
 
 namespace certwright::cli {
@@ -40,6 +41,11 @@ void RaiseOpenFileLimit();
 // How many connections a server may hold: `wanted`, but at most half the open-file limit, so
 // accepting never runs out of descriptors for everything else.
 size_t ConnectionBudget(size_t wanted);
+
+// The Kubernetes client of a long-running subcommand: --kubeconfig (else $KUBECONFIG, else
+// in-cluster), its request metrics in `registry`.
+Result<std::shared_ptr<kube::Client>> ConnectToCluster(const Flags& flags,
+                                                      std::shared_ptr<prometheus::Registry> registry);
 
 // "<hostname>_<8 hex>": a Lease holder's and an Event reporter's name.
 std::string Identity();

@@ -138,13 +138,8 @@ int RunWebhook(const std::vector<std::string>& args) {
 
   RaiseOpenFileLimit();
   StopSignal stop;
-  auto config = kube::LoadConfig(flags->Get("kubeconfig").value_or(""));
-  if (!config.ok()) {
-    std::cerr << "certwright: error: " << config.error().message() << "\n";
-    return kExitFailure;
-  }
   auto registry = std::make_shared<prometheus::Registry>();
-  auto client = kube::Client::Create(*config, {.transport = nullptr, .metrics = registry});
+  auto client = ConnectToCluster(*flags, registry);
   if (!client.ok()) {
     std::cerr << "certwright: error: " << client.error().message() << "\n";
     return kExitFailure;
