@@ -3,8 +3,6 @@
 // /healthz, /readyz and /metrics; the serving certificate is certwright's own (a CA and a serving
 // certificate in a Secret, the CA written into caBundle of its webhook configurations, renewed
 // and swapped in without a restart).
-#include <prometheus/counter.h>
-#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +11,7 @@
 
 #include "certwright/api/meta.h"
 #include "certwright/controllers/certificatepolicies.h"
+#include "certwright/controllers/cluster_issuer_modules.h"
 #include "certwright/controllers/metrics.h"
 #include "certwright/http/server.h"
 #include "certwright/issuance/csr.h"
@@ -21,6 +20,7 @@
 #include "certwright/server/health_server.h"
 #include "certwright/signer/duration.h"
 #include "certwright/webhook/admission.h"
+#include "certwright/webhook/routes.h"
 #include "certwright/webhook/serving.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -60,33 +60,6 @@ const std::string kWebhookUsage =
     std::string(
         "  --log-level LEVEL                  debug, info, warn, error (default info)\n"
         "  --log-format text|json             one JSON object per line with json (default text)\n");
-
-// certwright_webhook_requests_total and _request_duration_seconds by resource, operation, result.
-class AdmissionMetrics {
- public:
-  explicit AdmissionMetrics(prometheus::Registry& registry)
-      : requests_(prometheus::BuildCounter()
-                      .Name("certwright_webhook_requests_total")
-                      .Help("AdmissionReviews answered, by resource, operation and result")
-                      .Register(registry)),
-        latency_(prometheus::BuildHistogram()
-                     .Name("certwright_webhook_request_duration_seconds")
-                     .Help("Time to answer an AdmissionReview, from the request's last byte to the answer")
-                     .Register(registry)) {}
-
-  void Observe(const std::string& path, const webhook::AdmissionOutcome& outcome, std::chrono::nanoseconds took) {
-    const std::map<std::string, std::string> labels = {
-        {"path", path}, {"resource", outcome.resource}, {"operation", outcome.operation}, {"result", outcome.result}};
-    requests_.Add(labels).Increment();
-    latency_.Add(labels, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                                0.01, 0.025, 0.1, 1})
-        .Observe(std::chrono::duration<double>(took).count());
-  }
-
- private:
-  prometheus::Family<prometheus::Counter>& requests_;
-  prometheus::Family<prometheus::Histogram>& latency_;
-};
 
 std::optional<std::chrono::seconds> PositiveDuration(const Flags& flags, const std::string& name,
                                                      std::chrono::seconds fallback, std::string& error) {
@@ -148,14 +121,8 @@ int RunWebhook(const std::vector<std::string>& args) {
   // What admission judges with: the stored issuers, the policies in force, the custody rules.
   kube::Informer issuers(*client, api::resources::kIssuers);
   kube::Informer cluster_issuers(*client, api::resources::kClusterIssuers);
-  custody.cluster_issuer_modules = [&cluster_issuers] {
-    std::vector<std::string> modules;
-    for (const auto& object : cluster_issuers.List()) {
-      auto spec = api::ParseIssuerSpec(object->value("spec", kube::Json::object()));
-      if (spec.ok() && spec->type == api::IssuerSpec::Type::kPkcs11) modules.push_back(spec->pkcs11.module_path);
-    }
-    return modules;
-  };
+  controllers::ClusterIssuerModules cluster_modules(cluster_issuers);
+  custody.cluster_issuer_modules = [&cluster_modules] { return cluster_modules.Get(); };
   auto service = std::make_shared<issuance::IssuanceService>(issuance::IssuanceService::Options{.custody = custody});
   controllers::ControllerContext ctx;
   ctx.client = *client;
@@ -172,11 +139,8 @@ int RunWebhook(const std::vector<std::string>& args) {
                                                const std::string& signer_name, const std::string& wildcard) {
     return issuance::csr::MayReference(*client, user, review_ns, signer_name, wildcard);
   };
-  admission.issuer = [&](const std::string& kind, const std::string& issuer_ns,
-                         const std::string& name) -> std::optional<kube::Json> {
-    auto object = kind == "ClusterIssuer" ? cluster_issuers.Get(name) : issuers.Get(issuer_ns + "/" + name);
-    if (object == nullptr) return std::nullopt;
-    return *object;
+  admission.issuer = [&](const std::string& kind, const std::string& issuer_ns, const std::string& name) {
+    return kind == "ClusterIssuer" ? cluster_issuers.Get(name) : issuers.Get(issuer_ns + "/" + name);
   };
 
   std::atomic<bool> synced{false};
@@ -233,19 +197,8 @@ int RunWebhook(const std::vector<std::string>& args) {
     return kExitFailure;
   }
 
-  AdmissionMetrics metrics(*registry);
   http::Router router;
-  auto review = [&](const std::string& path, auto judge) {
-    return [&, path, judge](const http::Request& request) {
-      const auto started = std::chrono::steady_clock::now();
-      webhook::AdmissionOutcome outcome = judge(request.body, admission);
-      metrics.Observe(path, outcome, std::chrono::steady_clock::now() - started);
-      return http::Response::Text(outcome.http_status, std::move(outcome.body),
-                                  outcome.http_status == 200 ? "application/json" : "text/plain; charset=utf-8");
-    };
-  };
-  router.Handle("POST", "/validate", review("/validate", webhook::Validate));
-  router.Handle("POST", "/mutate", review("/mutate", webhook::Mutate));
+  webhook::AddAdmissionRoutes(router, admission, registry);
   // Probes may use the HTTPS port too; /metrics only the health port (who may scrape is the
   // cluster's network policy's business, and the HTTPS port is open to every client of the API).
   server::AddHealthRoutes(router, health_options, /*with_metrics=*/false);

@@ -76,30 +76,7 @@ void IssuerController::SetReadyToken(const std::string& store_key, const std::st
   }
 }
 
-std::vector<std::string> IssuerController::ClusterIssuerModules() const {
-  // Custody asks on every signature of a namespaced pkcs11 Issuer: parse a ClusterIssuer's spec
-  // once per resourceVersion, not once per signature.
-  std::lock_guard lock(modules_mutex_);
-  std::map<std::string, std::pair<std::string, std::string>> seen;  // name -> (resourceVersion, module)
-  std::vector<std::string> modules;
-  for (const auto& key : cluster_issuers_->Keys()) {
-    auto object = cluster_issuers_->Get(key);
-    if (object == nullptr) continue;
-    const std::string rv = api::StringAt((*object)["metadata"], "resourceVersion");
-    auto cached = cluster_modules_.find(key);
-    std::string module;
-    if (cached != cluster_modules_.end() && cached->second.first == rv) {
-      module = cached->second.second;
-    } else if (auto spec = api::ParseIssuerSpec(object->value("spec", kube::Json::object()));
-               spec.ok() && spec->type == api::IssuerSpec::Type::kPkcs11) {
-      module = spec->pkcs11.module_path;
-    }
-    if (!module.empty()) modules.push_back(module);
-    seen[key] = {rv, std::move(module)};
-  }
-  cluster_modules_ = std::move(seen);
-  return modules;
-}
+std::vector<std::string> IssuerController::ClusterIssuerModules() const { return cluster_modules_->Get(); }
 
 std::string BootstrapSecretName(const std::string& issuer_name) { return issuer_name + "-bootstrap-ca"; }
 
@@ -129,6 +106,7 @@ IssuerController::IssuerController(ControllerContext ctx, std::shared_ptr<Issuer
   cluster_options.label_selector = ctx_.cluster_issuer_selector;
   cluster_issuers_ =
       std::make_unique<kube::Informer>(ctx_.client, api::resources::kClusterIssuers, "", cluster_options);
+  cluster_modules_ = std::make_unique<controllers::ClusterIssuerModules>(*cluster_issuers_);
 
   auto worker_options = [&](const std::string& name) {
     kube::ControllerOptions o;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "certwright/controllers/cluster_issuer_modules.h"
 #include "certwright/controllers/context.h"
 #include "certwright/controllers/issuer_store.h"
 #include "certwright/kube/controller.h"
@@ -80,9 +81,7 @@ class IssuerController {
   // counts it, so each wrong PIN delays the next check of any not-Ready Issuer of that token.
   FailureBackoff pin_guard_;
 
-  mutable std::mutex modules_mutex_;
-  // ClusterIssuer name -> (resourceVersion, modulePath or ""), for ClusterIssuerModules().
-  mutable std::map<std::string, std::pair<std::string, std::string>> cluster_modules_;
+  std::unique_ptr<controllers::ClusterIssuerModules> cluster_modules_;  // over cluster_issuers_
   mutable std::mutex refs_mutex_;
   std::map<std::string, std::string> ready_tokens_;  // issuer store key -> TokenKey it is Ready on
   std::map<std::string, std::set<std::string>> refs_by_secret_;  // "ns/secret" -> issuer store keys
