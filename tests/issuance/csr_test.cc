@@ -1,11 +1,12 @@
-// tests/controllers/csr_signer_test.cc: operator/controllers/csrsigner — which signer names are
-// ours, and what a CSR may get, one row per rule. The kubectl scenarios are in e2e/csr_test.sh.
+// tests/issuance/csr_test.cc: operator/issuance/csr — the CSR door as the CSR signer and the
+// webhook both read it: which signer names are ours, and what a CSR may get, one row per rule. The
+// kubectl scenarios are in e2e/csr_test.sh and e2e/webhook_test.sh.
 #include <gtest/gtest.h>
 
-#include "certwright/controllers/csrsigner.h"
+#include "certwright/issuance/csr.h"
 #include "support/test_ca.h"
 
-namespace certwright::controllers::csr {
+namespace certwright::issuance::csr {
 namespace {
 
 using namespace std::chrono_literals;
@@ -198,4 +199,4 @@ TEST_F(EvaluateTest, RefusesGarbageAndTamperedRequests) {
 }
 
 }  // namespace
-}  // namespace certwright::controllers::csr
+}  // namespace certwright::issuance::csr

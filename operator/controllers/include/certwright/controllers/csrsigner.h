@@ -33,21 +33,7 @@
 namespace certwright::controllers {
 
 // The CSR door's reading of a CSR, shared with the webhook (certwright/issuance/csr.h).
-namespace csr {
-using issuance::csr::Evaluate;
-using issuance::csr::IssuanceRequestFor;
-using issuance::csr::InvalidSignerNameMessage;
-using issuance::csr::IssuerName;
-using issuance::csr::IssuerOf;
-using issuance::csr::Limits;
-using issuance::csr::MissingReferenceMessage;
-using issuance::csr::ParseSignerName;
-using issuance::csr::ReferenceWildcard;
-using issuance::csr::Request;
-using issuance::csr::RequesterOf;
-using issuance::csr::RequestOf;
-using issuance::csr::SignerTarget;
-}  // namespace csr
+namespace csr = issuance::csr;
 
 struct CsrSignerOptions {
   // "ClusterIssuer/<name>" or "Issuer/<ns>/<name>" (store key) that signs the built-in
