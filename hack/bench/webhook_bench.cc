@@ -6,14 +6,16 @@
 //   build-bench/hack/bench/webhook_bench [seconds per point, default 3] [--compare-cpprest]
 //
 // The server is the webhook's own: http::Server (Boost.Beast, 2 threads) with TLS from
-// http::TlsCredentials, routing POST /validate to webhook::Validate with 100 CertificatePolicies
+// http::TlsCredentials and webhook::AddAdmissionRoutes (metrics included) — POST /validate to
+// webhook::Validate with 100 CertificatePolicies
 // in force (hack/bench/bench_policies.h) and a known ClusterIssuer, so each review parses the
 // Certificate, validates every field and runs IssuanceService::Decide. The review: a Certificate
 // CREATE with three dnsNames that the one selecting policy allows. Server-side latency is
 // http::ServerOptions::on_response's: from the request's last byte to the response's. The clients
 // are blocking OpenSSL connections, one thread each, on the same 2 cores.
 //
-// --compare-cpprest runs the same handler behind cpprestsdk's http_listener (TLS through
+// --compare-cpprest runs webhook::Validate (the same work, without the metrics) behind
+// cpprestsdk's http_listener (TLS through
 // set_ssl_context_callback, the body read in a continuation) and prints its client-side figures
 // next to ours: the measurement behind choosing Boost.Beast for the server (docs/performance.md).
 #include <arpa/inet.h>
@@ -23,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <prometheus/registry.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +44,7 @@
 #include "certwright/signer/pem.h"
 #include "certwright/signer/x509.h"
 #include "certwright/webhook/admission.h"
+#include "certwright/webhook/routes.h"
 #include "file/file_backend.h"
 
 namespace {
@@ -110,8 +114,7 @@ std::string ReviewBody() {
   return review.dump();
 }
 
-kube::Json CorpCa(const std::string& ca_pem) {
-  (void)ca_pem;
+kube::Json CorpCa() {
   return {{"apiVersion", "certwright.dev/v1alpha1"},
           {"kind", "ClusterIssuer"},
           {"metadata", {{"name", "corp-ca"}, {"resourceVersion", "1"}}},
@@ -277,10 +280,10 @@ int main(int argc, char** argv) {
   service.SetNamespaceLabels([](const std::string&) { return std::map<std::string, std::string>{}; });
   webhook::AdmissionContext admission;
   admission.issuance = &service;
-  const kube::Json corp_ca = CorpCa(serving.ca_pem);
-  admission.issuer = [&](const std::string& kind, const std::string&, const std::string& name) -> std::optional<kube::Json> {
-    if (kind == "ClusterIssuer" && name == "corp-ca") return corp_ca;
-    return std::nullopt;
+  const auto corp_ca = std::make_shared<const kube::Json>(CorpCa());
+  admission.issuer = [&](const std::string& kind, const std::string&,
+                         const std::string& name) -> std::shared_ptr<const kube::Json> {
+    return kind == "ClusterIssuer" && name == "corp-ca" ? corp_ca : nullptr;
   };
   const std::string body = ReviewBody();
   {
@@ -302,10 +305,8 @@ int main(int argc, char** argv) {
   }
   ServerSamples samples;
   http::Router router;
-  router.Handle("POST", "/validate", [&](const http::Request& r) {
-    auto out = webhook::Validate(r.body, admission);
-    return http::Response::Text(out.http_status, std::move(out.body), "application/json");
-  });
+  // The webhook's own routes, metrics included: what `certwright webhook` serves.
+  webhook::AddAdmissionRoutes(router, admission, std::make_shared<prometheus::Registry>());
   router.Handle("GET", "/healthz", [](const http::Request&) { return http::Response::Text(200, "ok\n"); });
   http::ServerOptions options;
   options.address = "127.0.0.1:0";

@@ -106,18 +106,19 @@ std::string Message(const AdmissionOutcome& out) {
 class Issuers {
  public:
   void Put(const std::string& kind, const std::string& ns, const std::string& name, const Json& spec) {
-    objects_[{kind, ns, name}] = {{"metadata", {{"name", name}, {"namespace", ns}}}, {"spec", spec}};
+    objects_[{kind, ns, name}] =
+        std::make_shared<const Json>(Json{{"metadata", {{"name", name}, {"namespace", ns}}}, {"spec", spec}});
   }
-  std::function<std::optional<Json>(const std::string&, const std::string&, const std::string&)> Lookup() const {
-    return [this](const std::string& kind, const std::string& ns, const std::string& name) -> std::optional<Json> {
+  std::function<std::shared_ptr<const Json>(const std::string&, const std::string&, const std::string&)> Lookup()
+      const {
+    return [this](const std::string& kind, const std::string& ns, const std::string& name) -> std::shared_ptr<const Json> {
       auto it = objects_.find({kind, ns, name});
-      if (it == objects_.end()) return std::nullopt;
-      return it->second;
+      return it == objects_.end() ? nullptr : it->second;
     };
   }
 
  private:
-  std::map<std::tuple<std::string, std::string, std::string>, Json> objects_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::shared_ptr<const Json>> objects_;
 };
 
 class AdmissionTest : public ::testing::Test {

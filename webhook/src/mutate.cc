@@ -41,18 +41,10 @@ std::optional<Json> CertificateDefaults(const Review& r, const AdmissionContext&
   const std::string name = api::StringAt(*ref, "name");
   std::string kind = api::StringAt(*ref, "kind");
   if (kind.empty()) kind = "Issuer";
-  if (name.empty() || (kind != "Issuer" && kind != "ClusterIssuer") || !context.issuer) return std::nullopt;
-  std::string ns = r.ns;
-  if (ns.empty()) {
-    if (const Json* metadata = Member(*r.object, "metadata")) ns = api::StringAt(*metadata, "namespace");
-  }
-  const auto stored = context.issuer(kind, kind == "Issuer" ? ns : "", name);
-  if (!stored || !stored->is_object()) return std::nullopt;
-  const Json* issuer_spec = Member(*stored, "spec");
-  if (issuer_spec == nullptr) return std::nullopt;
-  auto parsed = api::ParseIssuerSpec(*issuer_spec);
-  if (!parsed.ok()) return std::nullopt;
-  const auto key = api::CaKeySpec(*parsed);
+  if (name.empty() || (kind != "Issuer" && kind != "ClusterIssuer") ) return std::nullopt;
+  const KnownIssuer issuer = LookUpIssuer(context, kind, NamespaceOf(r), name);
+  if (!issuer.handle) return std::nullopt;
+  const auto key = api::CaKeySpec(issuer.handle->spec);
   if (!key) return std::nullopt;
 
   const Json fields = PrivateKeyFields(*key);

@@ -2,6 +2,7 @@
 // handler (validate.cc, mutate.cc) returns for it, before it is encoded as the response.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,5 +57,18 @@ std::string Quote(std::string_view value);
 const Json* Member(const Json& object, std::string_view key);
 // The shared empty object, for an absent spec (the controllers read it the same way).
 const Json& EmptyObject();
+// The spec as the controllers read it (value("spec", {})): absent is an empty object.
+const Json& SpecOf(const Json& object);
+// The review's namespace: request.namespace, else the object's metadata.namespace.
+std::string NamespaceOf(const Review& r);
+
+// The issuer as the webhook can know it: from the stored object (its spec parsed), without its CA.
+struct KnownIssuer {
+  std::shared_ptr<const issuance::IssuerHandle> handle;
+  std::string why_not;  // when handle is null: what the warning says
+};
+// `kind` Issuer (in `ns`) or ClusterIssuer `name`, as validation and defaulting both read it.
+KnownIssuer LookUpIssuer(const AdmissionContext& context, const std::string& kind, const std::string& ns,
+                         const std::string& name);
 
 }  // namespace certwright::webhook::internal

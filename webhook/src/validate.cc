@@ -15,16 +15,41 @@
 
 namespace certwright::webhook::internal {
 
-namespace {
-
-constexpr std::string_view kOurGroup = "certwright.dev";
-constexpr std::string_view kOurVersion = "v1alpha1";
-
-// The spec as the controllers read it (value("spec", {})): absent is an empty object.
 const Json& SpecOf(const Json& object) {
   auto it = object.find("spec");
   return it == object.end() ? EmptyObject() : *it;
 }
+
+std::string NamespaceOf(const Review& r) {
+  if (!r.ns.empty()) return r.ns;
+  const Json* metadata = Member(*r.object, "metadata");
+  return metadata ? api::StringAt(*metadata, "namespace") : "";
+}
+
+KnownIssuer LookUpIssuer(const AdmissionContext& context, const std::string& kind, const std::string& ns,
+                         const std::string& name) {
+  const std::string what = kind + " " + (kind == "Issuer" ? ns + "/" : std::string()) + name;
+  std::shared_ptr<const Json> stored;
+  if (context.issuer) stored = context.issuer(kind, kind == "Issuer" ? ns : "", name);
+  if (!stored || !stored->is_object()) return {nullptr, what + " does not exist yet"};
+  auto spec = api::ParseIssuerSpec(SpecOf(*stored));
+  if (!spec.ok()) {
+    // A ClusterIssuer's own message is the cluster admin's business (NotReadyForNamespace).
+    return {nullptr, issuance::NotReadyForNamespace(kind, name, what + " is not ready: " + spec.error().message())};
+  }
+  auto handle = std::make_shared<issuance::IssuerHandle>();
+  handle->kind = kind;
+  handle->ns = kind == "Issuer" ? ns : "";
+  handle->name = name;
+  handle->spec = std::move(*spec);
+  handle->backend = std::string(api::TypeName(handle->spec.type));
+  return {std::move(handle), ""};
+}
+
+namespace {
+
+constexpr std::string_view kOurGroup = "certwright.dev";
+constexpr std::string_view kOurVersion = "v1alpha1";
 
 // Structural equality with a depth bound: nlohmann's operator== recurses, and a review is user
 // input (a 1 MiB body nests half a million levels deep). Too deep counts as different.
@@ -56,38 +81,6 @@ bool BoundedEqual(const Json& a, const Json& b, int depth = 32) {
 bool NothingToJudge(const Review& r) {
   if (r.operation != "UPDATE") return false;
   return r.old_object != nullptr && BoundedEqual(SpecOf(*r.object), SpecOf(*r.old_object));
-}
-
-std::string NamespaceOf(const Review& r) {
-  if (!r.ns.empty()) return r.ns;
-  const Json* metadata = Member(*r.object, "metadata");
-  return metadata ? api::StringAt(*metadata, "namespace") : "";
-}
-
-// The issuer as the webhook can know it: from the stored object, without its CA.
-struct KnownIssuer {
-  std::shared_ptr<const issuance::IssuerHandle> handle;
-  std::string why_not;  // when handle is null: what the warning says
-};
-
-KnownIssuer LookUpIssuer(const AdmissionContext& context, const std::string& kind, const std::string& ns,
-                         const std::string& name) {
-  const std::string what = kind + " " + (kind == "Issuer" ? ns + "/" : std::string()) + name;
-  std::optional<Json> stored;
-  if (context.issuer) stored = context.issuer(kind, kind == "Issuer" ? ns : "", name);
-  if (!stored || !stored->is_object()) return {nullptr, what + " does not exist yet"};
-  auto spec = api::ParseIssuerSpec(SpecOf(*stored));
-  if (!spec.ok()) {
-    // A ClusterIssuer's own message is the cluster admin's business (NotReadyForNamespace).
-    return {nullptr, issuance::NotReadyForNamespace(kind, name, what + " is not ready: " + spec.error().message())};
-  }
-  auto handle = std::make_shared<issuance::IssuerHandle>();
-  handle->kind = kind;
-  handle->ns = kind == "Issuer" ? ns : "";
-  handle->name = name;
-  handle->spec = std::move(*spec);
-  handle->backend = std::string(api::TypeName(handle->spec.type));
-  return {std::move(handle), ""};
 }
 
 // Decide's answer as a verdict: a denial (custody, policy, minDuration) is 403 with the service's

@@ -5,7 +5,7 @@
 //   webhook::AdmissionContext context;
 //   context.issuance = &service;   // policies and custody, as the controller's (SetPolicies...)
 //   context.issuer = [&](const std::string& kind, const std::string& ns, const std::string& name) {
-//     return issuers.Get(kind, ns, name);   // the stored Issuer/ClusterIssuer, or nullopt
+//     return issuers.Get(kind, ns, name);   // the stored Issuer/ClusterIssuer, or nullptr
 //   };
 //   webhook::AdmissionOutcome out = webhook::Validate(body, context);
 //   reply(out.http_status, out.http_status == 200 ? "application/json" : "text/plain", out.body);
@@ -41,8 +41,10 @@ struct AdmissionContext {
   // no policy is evaluated (validation only).
   const issuance::IssuanceService* issuance = nullptr;
   // The stored Issuer ("Issuer", ns, name) or ClusterIssuer ("ClusterIssuer", "", name), as the API
-  // server has it (JSON, spec and status); nullopt when unknown. Unset: every issuer is unknown.
-  std::function<std::optional<kube::Json>(const std::string& kind, const std::string& ns, const std::string& name)>
+  // server has it (JSON, spec and status: the informer's object, not a copy); nullptr when
+  // unknown. Unset: every issuer is unknown.
+  std::function<std::shared_ptr<const kube::Json>(const std::string& kind, const std::string& ns,
+                                                  const std::string& name)>
       issuer;
   // The controller's --kubernetes-signers-issuer ("ClusterIssuer/<name>", "Issuer/<ns>/<name>"):
   // when set, CSRs for kubernetes.io/kube-apiserver-client and kubernetes.io/kubelet-serving are
