@@ -4,7 +4,6 @@
 
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
-#include <openssl/crypto.h>
 #include <pplx/threadpool.h>
 
 #include <atomic>
@@ -48,8 +47,7 @@ http_client_config MakeConfig(const ClientOptions& options, std::chrono::millise
   return cfg;
 }
 
-web::http::http_request MakeRequest(const Request& request, const ClientOptions& options) {
-  const std::string& user_agent = options.user_agent;
+web::http::http_request MakeRequest(const Request& request, const std::string& user_agent) {
   web::http::http_request req(request.method);
   req.set_request_uri(request.target);
   bool has_user_agent = false;
@@ -64,17 +62,6 @@ web::http::http_request MakeRequest(const Request& request, const ClientOptions&
     req.headers().add(k, v);
   }
   if (!has_user_agent && !user_agent.empty()) req.headers().add("User-Agent", user_agent);
-  if (options.default_headers) {
-    for (auto& [k, v] : options.default_headers()) {
-      if (request.Header(k)) continue;
-      if (LowerAscii(k) == "content-type") {
-        if (!request.body.empty()) content_type = v;
-        continue;
-      }
-      req.headers().add(k, v);
-      OPENSSL_cleanse(v.data(), v.size());  // a token
-    }
-  }
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
     req.set_body(request.body, content_type);
   }
@@ -129,7 +116,7 @@ class CppRestClient final : public Client {
     const std::string& endpoint = EndpointOf(request);
     try {
       http_client& client = ClientFor(endpoint, request.timeout.count() > 0 ? request.timeout : options_.timeout);
-      web::http::http_response response = client.request(MakeRequest(request, options_)).get();
+      web::http::http_response response = client.request(MakeRequest(request, options_.user_agent)).get();
       Response out;
       out.status = response.status_code();
       for (const auto& [k, v] : response.headers()) out.headers[LowerAscii(k)] = v;
@@ -137,7 +124,7 @@ class CppRestClient final : public Client {
       out.body.assign(body.begin(), body.end());
       return out;
     } catch (const std::exception& e) {
-      return NoAnswer(endpoint, e, options_.server_name);
+      return NoAnswer(endpoint, e);
     }
   }
 
@@ -147,10 +134,10 @@ class CppRestClient final : public Client {
       http_client& client = ClientFor(endpoint, request.timeout.count() > 0 ? request.timeout : options_.stream_timeout);
       pplx::cancellation_token_source cts;
       web::http::http_response response =
-          client.request(MakeRequest(request, options_), cts.get_token()).get();
+          client.request(MakeRequest(request, options_.user_agent), cts.get_token()).get();
       return std::unique_ptr<LineStream>(std::make_unique<CppRestStream>(std::move(response), std::move(cts)));
     } catch (const std::exception& e) {
-      return NoAnswer(endpoint, e, options_.server_name);
+      return NoAnswer(endpoint, e);
     }
   }
 
@@ -159,9 +146,9 @@ class CppRestClient final : public Client {
     return request.endpoint.empty() ? options_.default_endpoint : request.endpoint;
   }
 
-  static Error NoAnswer(const std::string& endpoint, const std::exception& e, const std::string& server_name) {
+  static Error NoAnswer(const std::string& endpoint, const std::exception& e) {
     // Never the request's headers (tokens, signatures) or body.
-    return Unavailable("no answer from " + (server_name.empty() ? "" : server_name + " ") + endpoint + ": " + e.what());
+    return Unavailable("no answer from " + endpoint + ": " + e.what());
   }
 
   // One http_client per endpoint and timeout: cpprestsdk keeps connections alive and pools them

@@ -474,45 +474,6 @@ TEST(Client, ReportsNoAnswerWithoutTheRequest) {
   EXPECT_EQ(reply.error().message().find("hunter2"), std::string::npos);
 }
 
-TEST(Client, AddsDefaultHeadersUnlessTheRequestSetsThem) {
-  Router router;
-  router.Handle("POST", "/headers", [](const Request& r) {
-    return Response::Text(200, std::string(r.Header("Authorization").value_or("-")) + " " +
-                                   std::string(r.Header("Content-Type").value_or("-")));
-  });
-  auto server = StartServer({}, std::move(router));
-  ASSERT_TRUE(server);
-  ClientOptions co;
-  co.default_endpoint = "http://127.0.0.1:" + std::to_string(server->port());
-  int asked = 0;
-  co.default_headers = [&asked] {
-    ++asked;
-    return HeaderList{{"Authorization", "Bearer t" + std::to_string(asked)}, {"Content-Type", "application/json"}};
-  };
-  auto client = *MakeClient(co);
-  Request r;
-  r.method = "POST";
-  r.target = "/headers";
-  r.body = "{}";
-  EXPECT_EQ(client->Send(r)->body, "Bearer t1 application/json");
-  EXPECT_EQ(client->Send(r)->body, "Bearer t2 application/json") << "asked for each request (a rotated token)";
-  r.headers = {{"authorization", "Basic mine"}, {"Content-Type", "text/plain"}};
-  EXPECT_EQ(client->Send(r)->body, "Basic mine text/plain") << "the request's own headers win, in any case";
-}
-
-TEST(Client, NamesTheServerWhenThereIsNoAnswer) {
-  ClientOptions co;
-  co.default_endpoint = "http://127.0.0.1:1";
-  co.server_name = "the Kubernetes API server";
-  Request r;
-  r.method = "GET";
-  r.target = "/";
-  auto reply = (*MakeClient(co))->Send(r);
-  ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.error().message().rfind("no answer from the Kubernetes API server http://127.0.0.1:1: ", 0), 0u)
-      << reply.error().message();
-}
-
 TEST(Client, RefusesAnUnusableDefaultEndpoint) {
   ClientOptions co;
   co.default_endpoint = "ht!tp://bad host";

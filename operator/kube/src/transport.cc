@@ -1,9 +1,7 @@
-// The API server's HTTP client: certwright's one HTTP layer (http::MakeClient) configured with what
-// every Kubernetes request carries (ClientOptions::default_headers, so no request is copied to add
-// them) — the server CA and client certificate from the kubeconfig, JSON
+// The API server's HTTP client: certwright's one HTTP layer (http::MakeClient) with what every
+// Kubernetes request carries — the server CA and client certificate from the kubeconfig, JSON
 // accepted, and the bearer token, re-read from token_file when it changes (service-account token
 // rotation).
-#include <openssl/crypto.h>
 #include <sys/stat.h>
 
 #include <mutex>
@@ -44,6 +42,43 @@ class TokenSource {
   std::chrono::nanoseconds mtime_{0};
 };
 
+class ApiServerClient final : public http::Client {
+ public:
+  ApiServerClient(std::shared_ptr<http::Client> inner, const ClientConfig& config)
+      : inner_(std::move(inner)), server_(config.server), tokens_(config) {}
+
+  // http::Client
+  Result<http::Response> Send(const http::Request& request) override {
+    auto response = inner_->Send(Authenticated(request));
+    if (!response) return NoAnswer(std::move(response).error());
+    return response;
+  }
+  Result<std::unique_ptr<http::LineStream>> Stream(const http::Request& request) override {
+    auto stream = inner_->Stream(Authenticated(request));
+    if (!stream) return NoAnswer(std::move(stream).error());
+    return stream;
+  }
+
+ private:
+  http::Request Authenticated(const http::Request& request) {
+    http::Request out = request;
+    if (!out.Header("Accept")) out.headers.emplace_back("Accept", "application/json");
+    if (!out.body.empty() && !out.Header("Content-Type")) out.headers.emplace_back("Content-Type", "application/json");
+    const std::string token = tokens_.Get();
+    if (!token.empty()) out.headers.emplace_back("Authorization", "Bearer " + token);
+    return out;
+  }
+
+  Error NoAnswer(Error e) const {
+    if (e.kind() != ErrorKind::kUnavailable) return e;
+    return Unavailable("cannot reach the Kubernetes API server " + server_ + " (" + e.message() + ")");
+  }
+
+  std::shared_ptr<http::Client> inner_;
+  std::string server_;
+  TokenSource tokens_;
+};
+
 }  // namespace
 
 Result<std::shared_ptr<http::Client>> MakeHttpClient(const ClientConfig& config) {
@@ -57,20 +92,11 @@ Result<std::shared_ptr<http::Client>> MakeHttpClient(const ClientConfig& config)
   options.timeout = config.request_timeout;
   // Watches: the timeout applies per read, so it must exceed the watch's timeoutSeconds.
   options.stream_timeout = std::chrono::hours(1);
-  options.server_name = "the Kubernetes API server";
-  auto tokens = std::make_shared<TokenSource>(config);
-  options.default_headers = [tokens] {
-    http::HeaderList headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
-    std::string token = tokens->Get();
-    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
-    OPENSSL_cleanse(token.data(), token.size());
-    return headers;
-  };
-  auto client = http::MakeClient(std::move(options));
-  if (!client) {
-    return InvalidArgument("API server address \"" + config.server + "\" is not usable: " + client.error().message());
+  auto inner = http::MakeClient(std::move(options));
+  if (!inner) {
+    return InvalidArgument("API server address \"" + config.server + "\" is not usable: " + inner.error().message());
   }
-  return client;
+  return std::shared_ptr<http::Client>(std::make_shared<ApiServerClient>(std::move(*inner), config));
 }
 
 }  // namespace certwright::kube

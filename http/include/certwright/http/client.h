@@ -8,7 +8,6 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,12 +50,6 @@ struct ClientOptions {
   std::string client_cert_pem;
   std::string client_key_pem;
   std::string user_agent = "certwright";
-  // Headers every request carries, asked for each request (a bearer token re-read when its file
-  // changes); added unless the request sets the same name.
-  std::function<HeaderList()> default_headers;
-  // How messages name the server: "no answer from <server> <endpoint>: ..." ("" names only the
-  // endpoint; the Kubernetes client says "the Kubernetes API server").
-  std::string server_name;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};  // per request (Send)
   // Streams: the timeout applies per read, so it must exceed a watch's timeoutSeconds.
   std::chrono::milliseconds stream_timeout{std::chrono::hours(1)};
