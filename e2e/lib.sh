@@ -424,3 +424,30 @@ audit_has() { python3 "$E2E_DIR/audit_has.py" "$CONTROLLER_LOG" "$@"; }
 
 # metrics: the controller's /metrics page.
 metrics() { curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"; }
+
+# ---------------------------------------------------------------------------------------------
+# Pods (a plane with a node: hack/control-plane up --node)
+# ---------------------------------------------------------------------------------------------
+
+# The test image hack/image imports into the node (busybox from Debian's busybox-static).
+BUSYBOX_IMAGE=certwright.local/busybox:latest
+NODE_NAME=
+
+# require_node: the scenario needs pods that run; fail (never skip) when no node is Ready.
+require_node() {
+  NODE_NAME=$(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>&1 |
+    awk '$2 == "True" { print $1; exit }')
+  [ -n "$NODE_NAME" ] ||
+    abort "this scenario runs pods, and the cluster has no Ready node: start the plane with 'hack/control-plane up --node' (hack/test does)"
+  note "node $NODE_NAME is Ready"
+}
+
+# pod_phase POD PHASE: the pod in NS is in that phase.
+pod_phase() { [ "$(field "pod/$1" .status.phase)" = "$2" ]; }
+
+# pcr_of POD: prints the name of the PodCertificateRequest kubelet made for the pod in NS.
+pcr_of() {
+  local name
+  name=$(kubectl -n "$NS" get podcertificaterequests -o jsonpath="{range .items[?(@.spec.podName==\"$1\")]}{.metadata.name}{\"\\n\"}{end}" | head -n1)
+  [ -n "$name" ] && echo "$name"
+}
