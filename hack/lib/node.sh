@@ -25,7 +25,10 @@ PAUSE_IMAGE=registry.k8s.io/pause:3.10
 # Who owns the machine's node: the state dir of the plane whose node runs.
 NODE_OWNER_FILE=/run/certwright-node.owner
 # The machine-wide paths kubelet and containerd 1.6 use whatever their root dirs are.
-NODE_SYSTEM_DIRS=(/var/lib/kubelet/device-plugins /var/lib/kubelet /var/log/containers /run/containerd/s /run/containerd)
+NODE_SYSTEM_DIRS=(/var/lib/kubelet/device-plugins /var/lib/kubelet /var/log/containers /run/containerd/s
+  /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd/fifo /run/containerd)
+# The iptables chains kubelet makes for itself (kube-proxy's own go with `kube-proxy --cleanup`).
+KUBELET_CHAINS=(KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT)
 # Sysctls the node needs, restored on down: forwarding between the bridge's pods (a ClusterIP
 # that kube-proxy DNATs to another pod leaves the host again), and iptables on bridged traffic
 # (kube-proxy's rules must see pod-to-pod Service traffic on the same bridge).
@@ -357,6 +360,7 @@ stop_node() {
     stop kube-proxy
     "$KUBE_BIN/kube-proxy" --cleanup --config="$NODE/kube-proxy.yaml" >>"$STATE/logs/kube-proxy.log" 2>&1 || true
   fi
+  node_remove_kubelet_chains
   node_unmount
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
   if [[ -f $NODE/sysctl.saved ]]; then
@@ -409,5 +413,25 @@ node_remove_cgroups() {
   for root in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
     [[ -d $root ]] || continue
     find "$root" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+}
+
+# node_remove_kubelet_chains deletes kubelet's own iptables chains and the rules that jump to
+# them, in every table, for IPv4 and IPv6.
+node_remove_kubelet_chains() {
+  local cmd table chain rule
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null || continue
+    for table in filter nat mangle; do
+      for chain in "${KUBELET_CHAINS[@]}"; do
+        "$cmd" -t "$table" -S "$chain" >/dev/null 2>&1 || continue
+        while read -r rule; do
+          # shellcheck disable=SC2086 # a rule from -S is split into its words on purpose
+          "$cmd" -t "$table" ${rule/#-A/-D} 2>/dev/null || true
+        done < <("$cmd" -t "$table" -S 2>/dev/null | grep -e "^-A [A-Z]* .*-j $chain\$" || true)
+        "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
+        "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
   done
 }
