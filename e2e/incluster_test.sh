@@ -14,6 +14,7 @@
 #   e2e/incluster_test.sh path/to/certwright     (ctest: e2e.incluster, label kube, RUN_SERIAL:
 #                                                 the chart's webhooks see the whole cluster)
 # Fails, never skips, when the plane has no Ready node.
+# shellcheck source=e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 e2e_init incluster "$1"
 require_node

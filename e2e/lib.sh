@@ -1,4 +1,5 @@
 # e2e/lib.sh: what the controller end-to-end scenarios share. Source it, then call e2e_init.
+# shellcheck shell=bash
 #
 #   source "$(dirname "$0")/lib.sh"
 #   e2e_init certificates "$1"        # name of the scenario, path of the certwright binary
@@ -430,6 +431,7 @@ metrics() { curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"; }
 # ---------------------------------------------------------------------------------------------
 
 # The test image hack/image imports into the node (busybox from Debian's busybox-static).
+# shellcheck disable=SC2034 # read by the scenarios
 BUSYBOX_IMAGE=certwright.local/busybox:latest
 NODE_NAME=
 

@@ -8,6 +8,7 @@
 #
 #   e2e/node_test.sh path/to/certwright     (run by ctest as e2e.node, label kube)
 # Fails, never skips, when the plane has no Ready node.
+# shellcheck source=e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 e2e_init node "$1"
 require_node
@@ -63,9 +64,11 @@ check_eq "the mounted token authenticates as the pod's ServiceAccount, bound to 
   "True system:serviceaccount:$NS:default projected"
 # kube-proxy routes the ClusterIP to kube-apiserver on the node's bridge address: a plain-HTTP
 # request gets the Go TLS server's answer, which proves the connection reached kube-apiserver.
+# shellcheck disable=SC2016 # expanded by the pod's shell
 check_eq "the pod's in-cluster environment names the kubernetes Service" \
   "$(k exec projected -- sh -c 'echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT')" \
   "$(kubectl get service kubernetes -n default -o jsonpath='{.spec.clusterIP}'):443"
+# shellcheck disable=SC2016 # expanded by the pod's shell
 check_contains "the pod reaches kube-apiserver through the kubernetes Service" \
   "Client sent an HTTP request to an HTTPS server" \
   k exec projected -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc -w 5 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT'

@@ -19,7 +19,6 @@ NODE_NAME=certwright-node
 NODE_BRIDGE=certwright0
 NODE_IP=10.244.0.1
 POD_CIDR=10.244.0.0/24
-NODE_COMPONENTS=(kube-scheduler containerd kube-proxy kubelet)
 # The pause image containerd runs as every pod's sandbox (built by hack/image, no registry).
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
 # Who owns the machine's node: the state dir of the plane whose node runs.
@@ -45,19 +44,19 @@ node_mode() { [[ -f $STATE/node-mode ]]; }
 #   iptables, conntrack: kube-proxy's Service routing;
 #   busybox-static, gcc: hack/image's test and pause images.
 ensure_node_runtime() {
-  local need=() c
-  command -v containerd >/dev/null || need+=(containerd)
-  command -v runc >/dev/null || need+=(runc)
-  [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
-  command -v iptables >/dev/null || need+=(iptables)
-  command -v conntrack >/dev/null || need+=(conntrack)
-  [[ -x /bin/busybox ]] || need+=(busybox-static)
-  ((${#need[@]} == 0)) && return 0
-  ((EUID == 0)) || die "the node needs ${need[*]} (Debian packages) and root to install them"
-  log "installing the node's runtime from Debian: ${need[*]}"
+  local missing=() c
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v conntrack >/dev/null || missing+=(conntrack)
+  [[ -x /bin/busybox ]] || missing+=(busybox-static)
+  ((${#missing[@]} == 0)) && return 0
+  ((EUID == 0)) || die "the node needs ${missing[*]} (Debian packages) and root to install them"
+  log "installing the node's runtime from Debian: ${missing[*]}"
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
-    die "apt-get install ${need[*]} failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+    die "apt-get install ${missing[*]} failed"
   for c in containerd runc iptables conntrack; do command -v "$c" >/dev/null || die "$c is still missing"; done
 }
 
@@ -131,7 +130,8 @@ node_kubeconfigs() {
   write_kubeconfig "$STATE/kube-proxy.kubeconfig" system:kube-proxy kube-proxy
 }
 
-# The extra kube-apiserver flags of node mode.
+# The extra kube-apiserver flags of node mode (start_apiserver reads NODE_APISERVER_ARGS).
+# shellcheck disable=SC2034,SC2054 # the commas are part of the flag values
 node_apiserver_args() {
   NODE_APISERVER_ARGS=(
     --enable-admission-plugins=NodeRestriction
@@ -366,7 +366,7 @@ stop_node() {
   if [[ -f $NODE/sysctl.saved ]]; then
     local key value
     while IFS='=' read -r key value; do
-      [[ -n $key && $value =~ ^[0-9]+$ ]] && sysctl -q -w "$key=$value" >/dev/null 2>&1 || true
+      if [[ -n $key && $value =~ ^[0-9]+$ ]]; then sysctl -q -w "$key=$value" >/dev/null 2>&1 || true; fi
     done <"$NODE/sysctl.saved"
   fi
   node_clean_system_dirs
