@@ -15,6 +15,26 @@ require_node
 
 T=60
 
+# sleeper_pod NAME VOLUME: the head of a busybox Pod that sleeps with VOLUME mounted at /VOLUME;
+# the caller adds the volume's source lines.
+sleeper_pod() {
+  cat <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: $1}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: $BUSYBOX_IMAGE
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+    volumeMounts: [{name: $2, mountPath: /$2, readOnly: true}]
+  volumes:
+  - name: $2
+EOF
+}
+
 note "the node's identity: system:node:$NODE_NAME in system:nodes, limited by the Node authorizer"
 NODE_KUBECONFIG=$(dirname "$KUBECONFIG")/kubelet.kubeconfig
 check "the node's kubeconfig is the plane's" test -f "$NODE_KUBECONFIG"
@@ -30,25 +50,15 @@ check_contains "NodeRestriction refuses the node a label under node-restriction.
 note "a Pod with a ServiceAccount token and a ConfigMap in one projected volume"
 k create configmap greeting --from-literal=greeting=hello-from-configmap >/dev/null
 created=$(date +%s%N)
-apply <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: projected}
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: main
-    image: $BUSYBOX_IMAGE
-    imagePullPolicy: Never
-    command: [sleep, "3600"]
-    volumeMounts: [{name: projected, mountPath: /projected, readOnly: true}]
-  volumes:
-  - name: projected
+apply < <(
+  sleeper_pod projected projected
+  cat <<EOF
     projected:
       sources:
       - serviceAccountToken: {path: token, expirationSeconds: 3600, audience: e2e-node}
       - configMap: {name: greeting}
 EOF
+)
 wait_for $T "the Pod is Running" pod_phase projected Running
 note "pod create to Running: $((($(date +%s%N) - created) / 1000000)) ms"
 check_eq "the pod runs on $NODE_NAME" "$(field pod/projected .spec.nodeName)" "$NODE_NAME"
@@ -79,20 +89,9 @@ check_contains "kubectl logs reaches the kubelet (kube-apiserver to kubelet, ser
 note "a Pod with a podCertificate volume waits for its PodCertificateRequest to be signed"
 SIGNER=clusterissuers.certwright.dev/$NS-node
 offline_ca "$WORK/ca" "/CN=e2e node test CA"
-apply <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: podcert}
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: main
-    image: $BUSYBOX_IMAGE
-    imagePullPolicy: Never
-    command: [sleep, "3600"]
-    volumeMounts: [{name: identity, mountPath: /identity, readOnly: true}]
-  volumes:
-  - name: identity
+apply < <(
+  sleeper_pod podcert identity
+  cat <<EOF
     projected:
       sources:
       - podCertificate:
@@ -100,6 +99,7 @@ spec:
           keyType: ECDSAP256
           credentialBundlePath: credentials.pem
 EOF
+)
 pod_created=$(date +%s%N)
 wait_for $T "kubelet asks for the pod's certificate with a PodCertificateRequest" pcr_of podcert
 PCR=$(pcr_of podcert)
