@@ -53,6 +53,10 @@ check "may not update Certificates themselves" cannot update certificates.certwr
 check "may not create Issuers" cannot create issuers.certwright.dev -n "$NS"
 check "may update certificatesigningrequests/status" can update certificatesigningrequests --subresource=status
 check "may not update certificatesigningrequests/approval" cannot update certificatesigningrequests --subresource=approval
+check "may watch podcertificaterequests in every namespace" can watch podcertificaterequests --all-namespaces
+check "may update podcertificaterequests/status" can update podcertificaterequests --subresource=status -n "$NS"
+check "may not create podcertificaterequests (only nodes do)" cannot create podcertificaterequests -n "$NS"
+check "may not delete podcertificaterequests" cannot delete podcertificaterequests -n "$NS"
 check "may sign for issuers.certwright.dev/*" signer_can sign "issuers.certwright.dev/*"
 check "may sign for clusterissuers.certwright.dev/*" signer_can sign "clusterissuers.certwright.dev/*"
 check "may not approve for its own signers" signer_cannot approve "issuers.certwright.dev/*"

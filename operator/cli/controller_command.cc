@@ -16,6 +16,7 @@
 #include "certwright/controllers/certificatepolicies.h"
 #include "certwright/controllers/certificates.h"
 #include "certwright/controllers/csrsigner.h"
+#include "certwright/controllers/podcertsigner.h"
 #include "certwright/controllers/issuers.h"
 #include "certwright/controllers/metrics.h"
 #include "certwright/controllers/secrets.h"
@@ -149,6 +150,15 @@ int RunController(const std::vector<std::string>& args) {
   cluster_modules.Set([&issuers] { return issuers.ClusterIssuerModules(); });
   controllers::CertificateController certificates(ctx, store, *secrets, issuers);
   controllers::CsrSigner csr_signer(ctx, store, issuers, csr_options);
+  // Pod certificates need the PodCertificateRequest API (Kubernetes 1.37, or 1.35-1.36 with its
+  // feature gate): without it the other doors still run.
+  std::unique_ptr<controllers::PodCertificateSigner> pod_signer;
+  if (auto created = controllers::PodCertificateSigner::Create(ctx, store, issuers); created.ok()) {
+    pod_signer = std::move(*created);
+    spdlog::info("signing PodCertificateRequests ({})", pod_signer->resource().ApiVersion());
+  } else {
+    spdlog::warn("pod certificates are off: {}", created.error().message());
+  }
 
   std::atomic<bool> synced{false};
   std::atomic<bool> leading{leader_elect == "false"};
@@ -167,9 +177,11 @@ int RunController(const std::vector<std::string>& args) {
   issuers.StartInformers();
   certificates.StartInformers();
   csr_signer.StartInformers();
+  if (pod_signer) pod_signer->StartInformers();
   const auto sync_timeout = std::chrono::minutes(5);
   if (!secrets->WaitForSync(sync_timeout) || !policies.WaitForSync(sync_timeout) || !issuers.WaitForSync(sync_timeout) ||
-      !certificates.WaitForSync(sync_timeout) || !csr_signer.WaitForSync(sync_timeout)) {
+      !certificates.WaitForSync(sync_timeout) || !csr_signer.WaitForSync(sync_timeout) ||
+      (pod_signer && !pod_signer->WaitForSync(sync_timeout))) {
     std::cerr << "certwright: error: caches did not sync within 5 minutes; is the API server reachable and are "
                  "the CRDs installed (kubectl apply -f crds/)?\n";
     return kExitFailure;
@@ -194,6 +206,7 @@ int RunController(const std::vector<std::string>& args) {
     issuers.StartWorkers();
     certificates.StartWorkers();
     csr_signer.StartWorkers();
+    if (pod_signer) pod_signer->StartWorkers();
   };
   std::unique_ptr<kube::LeaderElector> elector;
   if (leader_elect == "true") {
@@ -229,6 +242,7 @@ int RunController(const std::vector<std::string>& args) {
   stopping = true;
   trimming = false;
   trimmer.join();
+  if (pod_signer) pod_signer->Stop();
   csr_signer.Stop();
   certificates.Stop();
   issuers.Stop();

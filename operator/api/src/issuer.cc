@@ -1,5 +1,7 @@
 #include "certwright/api/issuer.h"
 
+#include <algorithm>
+
 #include "fields.h"
 
 namespace certwright::api {
@@ -153,7 +155,23 @@ Result<IssuerSpec> ParseIssuerSpec(const Json& json) {
     return f.Invalid("policy", "Unsupported value: \"" + *policy + "\": supported values: \"Optional\", \"Required\"");
   }
   spec.policy_required = *policy == "Required";
+  if (f.Has("podCertificates")) {
+    CW_ASSIGN_OR_RETURN(Fields pc, f.Object("podCertificates"));
+    CW_ASSIGN_OR_RETURN(spec.pod_certificates.trust_domain, pc.String("trustDomain", "cluster.local"));
+    if (!IsTrustDomain(spec.pod_certificates.trust_domain)) {
+      return pc.Invalid("trustDomain", "\"" + spec.pod_certificates.trust_domain +
+                                           "\" is not a SPIFFE trust domain: 1-255 lower-case letters, digits, "
+                                           "'.', '-' or '_'");
+    }
+  }
   return spec;
+}
+
+bool IsTrustDomain(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+  });
 }
 
 }  // namespace certwright::api

@@ -42,6 +42,15 @@ struct AwsKmsIssuerSpec {
   std::optional<BootstrapSpec> bootstrap;
 };
 
+// spec.podCertificates: how the issuer answers PodCertificateRequests (docs/pod-certificates.md).
+struct PodCertificatesSpec {
+  // The SPIFFE trust domain of the pods' identities: spiffe://<trust domain>/ns/<ns>/sa/<sa>.
+  std::string trust_domain = "cluster.local";
+};
+
+// Whether `name` is a SPIFFE trust domain name: 1-255 of [a-z0-9._-] (the SPIFFE ID spec, §2.1).
+bool IsTrustDomain(std::string_view name);
+
 struct IssuerSpec {
   enum class Type { kSelfSigned, kCa, kPkcs11, kAwsKms } type = Type::kSelfSigned;
   std::string ca_secret_name;  // kCa
@@ -50,6 +59,7 @@ struct IssuerSpec {
   std::optional<std::chrono::seconds> max_duration, min_duration;
   // spec.policy: Required signs only what a CertificatePolicy selects and allows.
   bool policy_required = false;
+  PodCertificatesSpec pod_certificates;
 };
 
 // `spec` is the Issuer's .spec.

@@ -28,6 +28,11 @@ inline const Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease", tr
 inline const Resource kEvents{"events.k8s.io", "v1", "events", "Event", true};
 inline const Resource kCertificateSigningRequests{"certificates.k8s.io", "v1", "certificatesigningrequests",
                                                   "CertificateSigningRequest", false};
+// Kubernetes 1.37's; 1.35-1.36 serve only v1beta1 (behind the PodCertificateRequest gate).
+inline const Resource kPodCertificateRequests{"certificates.k8s.io", "v1", "podcertificaterequests",
+                                              "PodCertificateRequest", true};
+inline const Resource kPodCertificateRequestsV1beta1{"certificates.k8s.io", "v1beta1", "podcertificaterequests",
+                                                     "PodCertificateRequest", true};
 inline const Resource kSubjectAccessReviews{"authorization.k8s.io", "v1", "subjectaccessreviews",
                                             "SubjectAccessReview", false};
 }  // namespace resources

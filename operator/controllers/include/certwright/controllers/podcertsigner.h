@@ -1,0 +1,72 @@
+// The pod certificate signer: answers PodCertificateRequests (certificates.k8s.io/v1; v1beta1 on
+// clusters that serve only that) addressed to certwright's issuers, with their keys (HSM, KMS) and
+// rules (docs/pod-certificates.md).
+//
+// Signer names, as for CSRs: "clusterissuers.certwright.dev/<name>" and
+// "issuers.certwright.dev/<namespace>.<name>" (only for pods in <namespace>). kubelet makes the key
+// on the node and asks once per pod volume, and again before the certificate's beginRefreshAt.
+// The certificate names the pod's identity, spiffe://<trust domain>/ns/<ns>/sa/<service account>,
+// plus the DNS names the pod asks for in its certwright.dev/dns-names user annotation only when a
+// CertificatePolicy selecting that ServiceAccount allows them. Every request is answered once,
+// with Issued, or Denied/Failed with a reason and a message; an Event goes to the pod and an audit
+// record to the log. No SubjectAccessReview: the API server has checked that the node runs the pod
+// and the ServiceAccount is the pod's; who may have an identity from an issuer is
+// CertificatePolicy's business (policy: Required on the issuer).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "certwright/controllers/context.h"
+#include "certwright/controllers/issuer_store.h"
+#include "certwright/controllers/issuers.h"
+#include "certwright/issuance/pcr.h"
+#include "certwright/kube/controller.h"
+#include "certwright/kube/informer.h"
+
+namespace certwright::controllers {
+
+struct PodCertificateSignerOptions {
+  // Which API to read: v1 (Kubernetes 1.37+) or v1beta1 (1.35-1.36). Empty: whichever the cluster
+  // serves, v1 first.
+  std::string version;
+};
+
+class PodCertificateSigner {
+ public:
+  // Fails (kUnavailable) when the cluster serves no PodCertificateRequest API.
+  static Result<std::unique_ptr<PodCertificateSigner>> Create(ControllerContext ctx, std::shared_ptr<IssuerStore> store,
+                                                              IssuerController& issuers,
+                                                              PodCertificateSignerOptions options = {});
+  ~PodCertificateSigner();
+
+  void StartInformers();
+  bool WaitForSync(std::chrono::milliseconds timeout);
+  void StartWorkers();
+  void Stop();
+
+  Result<kube::ReconcileResult> Reconcile(const std::string& key);
+  const kube::Resource& resource() const { return resource_; }
+
+ private:
+  PodCertificateSigner(ControllerContext ctx, std::shared_ptr<IssuerStore> store, IssuerController& issuers,
+                       kube::Resource resource);
+  // Writes the status (Issued, or the refusal), records the Event on the pod, audits refusals.
+  Status Answer(const kube::Json& pcr, kube::Json status, const issuance::pcr::Request* request,
+                const issuance::pcr::Refusal* refusal, const std::string& event_message);
+
+  ControllerContext ctx_;
+  std::shared_ptr<IssuerStore> store_;
+  IssuerController& issuers_;
+  kube::Resource resource_;
+  std::unique_ptr<kube::Informer> pcrs_;
+  std::unique_ptr<kube::Controller> worker_;
+
+  std::mutex answered_mutex_;
+  std::map<std::string, std::string> answered_;  // key -> uid, once its status is written
+};
+
+}  // namespace certwright::controllers

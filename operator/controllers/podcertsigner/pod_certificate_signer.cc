@@ -1,0 +1,253 @@
+#include <spdlog/spdlog.h>
+
+#include "certwright/api/meta.h"
+#include "certwright/controllers/metrics.h"
+#include "certwright/controllers/podcertsigner.h"
+#include "certwright/issuance/csr.h"
+
+namespace certwright::controllers {
+
+namespace pcr = issuance::pcr;
+
+namespace {
+
+// Whether the cluster serves `resource` (its group version lists the plural).
+bool Served(kube::Client& client, const kube::Resource& resource) {
+  auto list = client.Request("GET", resource.Prefix(), "discovery");
+  if (!list.ok() || !list->contains("resources") || !(*list)["resources"].is_array()) return false;
+  for (const auto& r : (*list)["resources"]) {
+    if (api::StringAt(r, "name") == resource.plural) return true;
+  }
+  return false;
+}
+
+bool Ours(const std::string& signer_name) {
+  auto target = issuance::csr::ParseSignerName(signer_name, /*kubernetes_signers=*/false);
+  return target.has_value();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PodCertificateSigner>> PodCertificateSigner::Create(ControllerContext ctx,
+                                                                          std::shared_ptr<IssuerStore> store,
+                                                                          IssuerController& issuers,
+                                                                          PodCertificateSignerOptions options) {
+  kube::Resource resource;
+  if (options.version == "v1") {
+    resource = kube::resources::kPodCertificateRequests;
+  } else if (options.version == "v1beta1") {
+    resource = kube::resources::kPodCertificateRequestsV1beta1;
+  } else if (!options.version.empty()) {
+    return InvalidArgument("PodCertificateRequest version \"" + options.version + "\": want v1 or v1beta1");
+  } else if (Served(*ctx.client, kube::resources::kPodCertificateRequests)) {
+    resource = kube::resources::kPodCertificateRequests;
+  } else if (Served(*ctx.client, kube::resources::kPodCertificateRequestsV1beta1)) {
+    resource = kube::resources::kPodCertificateRequestsV1beta1;
+  } else {
+    return Unavailable(
+        "the cluster serves no PodCertificateRequest API (certificates.k8s.io/v1 from Kubernetes 1.37, v1beta1 "
+        "behind the PodCertificateRequest feature gate in 1.35-1.36)");
+  }
+  return std::unique_ptr<PodCertificateSigner>(
+      new PodCertificateSigner(std::move(ctx), std::move(store), issuers, std::move(resource)));
+}
+
+PodCertificateSigner::PodCertificateSigner(ControllerContext ctx, std::shared_ptr<IssuerStore> store,
+                                           IssuerController& issuers, kube::Resource resource)
+    : ctx_(std::move(ctx)), store_(std::move(store)), issuers_(issuers), resource_(std::move(resource)) {
+  kube::InformerOptions informer_options;
+  // Other signers' requests and answered ones keep their metadata only (so a change is seen), not
+  // their request bytes or certificate chain: a Deployment of 1,000 pods costs little once
+  // answered. kube-controller-manager deletes every request 15 minutes after it was made.
+  informer_options.transform = [](kube::Json& o) {
+    o["metadata"].erase("managedFields");
+    const std::string signer = o.value("spec", kube::Json::object()).value("signerName", "");
+    const std::string answer = pcr::Answer(o);
+    if (!Ours(signer) || !answer.empty()) {
+      o.erase("spec");
+      o.erase("status");
+      o["spec"] = {{"signerName", signer}};
+      if (!answer.empty()) o["status"] = {{"conditions", {{{"type", answer}, {"status", "True"}}}}};
+    }
+  };
+  pcrs_ = std::make_unique<kube::Informer>(ctx_.client, resource_, ctx_.watch_namespace, informer_options);
+  kube::ControllerOptions worker_options;
+  worker_options.workers = std::max(4, ctx_.workers);
+  if (ctx_.metrics) worker_options.queue.metrics = ctx_.metrics->WorkQueue("podcertsigner");
+  worker_ = std::make_unique<kube::Controller>(
+      "podcertsigner", [this](const std::string& key) { return Reconcile(key); }, std::move(worker_options));
+  pcrs_->OnChange([this](const std::string& key) { worker_->Enqueue(key); });
+  // An issuer that becomes Ready: requests waiting for it go on.
+  store_->OnChange([this](const std::string&) {
+    for (const auto& key : pcrs_->Keys()) worker_->Enqueue(key);
+  });
+}
+
+PodCertificateSigner::~PodCertificateSigner() { Stop(); }
+void PodCertificateSigner::StartInformers() { pcrs_->Start(); }
+bool PodCertificateSigner::WaitForSync(std::chrono::milliseconds timeout) { return pcrs_->WaitForSync(timeout); }
+void PodCertificateSigner::StartWorkers() { worker_->Start(); }
+void PodCertificateSigner::Stop() {
+  worker_->Stop();
+  pcrs_->Stop();
+}
+
+Status PodCertificateSigner::Answer(const kube::Json& object, kube::Json status, const pcr::Request* request,
+                                    const pcr::Refusal* refusal, const std::string& event_message) {
+  kube::Json updated = object;
+  updated["status"] = std::move(status);
+  const std::string key = api::KeyOf(object);
+  auto written = ctx_.client->UpdateStatus(resource_, api::StringAt(object["metadata"], "namespace"), updated);
+  if (!written.ok()) return std::move(written).error().WithContext("answering PodCertificateRequest " + key);
+  {
+    std::lock_guard lock(answered_mutex_);
+    answered_[key] = api::StringAt(object["metadata"], "uid");
+  }
+  if (refusal != nullptr) {
+    spdlog::warn("PodCertificateRequest {}: {} {}: {}", key, refusal->condition, refusal->reason, refusal->message);
+  }
+  // The Event goes to the pod, where its owner looks (kubectl describe pod).
+  const kube::Json spec = object.value("spec", kube::Json::object());
+  const std::string pod_name = request ? request->pod_name : api::StringAt(spec, "podName");
+  const std::string pod_uid = request ? request->pod_uid : api::StringAt(spec, "podUID");
+  if (ctx_.events && !pod_name.empty()) {
+    const kube::Json pod = {{"apiVersion", "v1"},
+                            {"kind", "Pod"},
+                            {"metadata",
+                             {{"name", pod_name},
+                              {"namespace", api::StringAt(object["metadata"], "namespace")},
+                              {"uid", pod_uid}}}};
+    if (refusal == nullptr) {
+      ctx_.events->Record(pod, kube::EventType::kNormal, "PodCertificateIssued", "Sign", event_message);
+    } else {
+      ctx_.events->Record(pod, kube::EventType::kWarning, "PodCertificate" + refusal->condition, "Sign",
+                          refusal->reason + ": " + refusal->message);
+    }
+  }
+  if (refusal != nullptr && ctx_.issuance) {
+    // Refusals before the issuance service are audited too; the service audits its own.
+    if (refusal->reason != "PolicyDenied" && refusal->reason != "SigningFailed") {
+      issuance::IssuanceRequest refused;
+      refused.door = issuance::Door::kPodCertificateRequest;
+      refused.ns = api::StringAt(object["metadata"], "namespace");
+      refused.name = pod_name;
+      refused.object = "PodCertificateRequest " + key;
+      if (request != nullptr) {
+        refused.requester = issuance::Requester::FromUser(
+            "system:serviceaccount:" + request->ns + ":" + request->service_account, {});
+      }
+      refused.audit_details = {{"signerName", api::StringAt(spec, "signerName")}, {"reason", refusal->reason}};
+      ctx_.issuance->AuditRefused(refused, refusal->condition == "Denied" ? PolicyDenied(refusal->message)
+                                                                          : InvalidArgument(refusal->message));
+    }
+  }
+  return Ok();
+}
+
+Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string& key) {
+  auto object = pcrs_->Get(key);
+  if (object == nullptr) {
+    std::lock_guard lock(answered_mutex_);
+    answered_.erase(key);
+    return kube::ReconcileResult::Done();
+  }
+  const kube::Json& pcr_object = *object;
+  const std::string signer_name = pcr_object.value("spec", kube::Json::object()).value("signerName", "");
+  const auto target = issuance::csr::ParseSignerName(signer_name, /*kubernetes_signers=*/false);
+  if (!target) return kube::ReconcileResult::Done();  // another signer's: never touched
+  if (!pcr::Answer(pcr_object).empty()) return kube::ReconcileResult::Done();
+  {
+    // Answered by us already, and the cache has not caught up: writing again would only lose the
+    // write to a 409.
+    std::lock_guard lock(answered_mutex_);
+    auto it = answered_.find(key);
+    if (it != answered_.end() && it->second == api::StringAt(pcr_object["metadata"], "uid")) {
+      return kube::ReconcileResult::RequeueAfter(std::chrono::seconds(1));
+    }
+  }
+  const auto now = ctx_.clock->Now();
+  const long long generation = pcr_object["metadata"].value("generation", 1LL);
+  auto refuse = [&](pcr::Refusal refusal, const pcr::Request* request) -> Result<kube::ReconcileResult> {
+    CW_RETURN_IF_ERROR(Answer(pcr_object, pcr::RefusedStatus(refusal, now, generation), request, &refusal, ""));
+    return kube::ReconcileResult::Done();
+  };
+
+  // The issuer.
+  const std::string ns = api::StringAt(pcr_object["metadata"], "namespace");
+  const issuance::csr::IssuerName addressed = issuance::csr::IssuerOf(*target, "");
+  if (addressed.name.empty()) {
+    return refuse({"Denied", "InvalidSignerName", issuance::csr::InvalidSignerNameMessage(signer_name)}, nullptr);
+  }
+  // A controller scoped to some ClusterIssuers leaves the others' requests to their controller.
+  if (addressed.kind == "ClusterIssuer" && !ctx_.cluster_issuer_selector.empty() &&
+      !issuers_.Exists(addressed.kind, "", addressed.name)) {
+    return kube::ReconcileResult::Done();
+  }
+  // An Issuer signs for pods in its own namespace only: first, so another namespace learns nothing
+  // of it.
+  if (addressed.kind == "Issuer" && addressed.ns != ns) {
+    return refuse({"Denied", "IssuerInAnotherNamespace",
+                   "signer " + signer_name + " is Issuer " + addressed.ns + "/" + addressed.name +
+                       ", which signs only for pods in namespace " + addressed.ns + ", not " + ns +
+                       ": use an Issuer of this namespace or a ClusterIssuer"},
+                  nullptr);
+  }
+  auto read = pcr::Read(pcr_object);
+  if (auto* refusal = std::get_if<pcr::Refusal>(&read)) return refuse(*refusal, nullptr);
+  const pcr::Request& request = std::get<pcr::Request>(read);
+
+  const std::string what = addressed.Describe();
+  if (!issuers_.Exists(addressed.kind, addressed.ns, addressed.name)) {
+    return refuse({"Failed", "IssuerNotFound", what + " does not exist"}, &request);
+  }
+  const std::string issuer_key = IssuerStore::KeyFor(addressed.kind, addressed.ns, addressed.name);
+  auto issuer = store_->Get(issuer_key);
+  if (issuer == nullptr) {
+    auto why = store_->NotReadyMessage(issuer_key);
+    if (!why) return kube::ReconcileResult::RequeueAfter(std::chrono::seconds(1));  // not checked yet
+    // As for CSRs: the request fails with the reason, and kubelet asks again later.
+    return refuse({"Failed", "IssuerNotReady", issuance::NotReadyForNamespace(addressed.kind, addressed.name, *why)},
+                  &request);
+  }
+  if (!issuer->ca) {
+    return refuse({"Failed", "SelfSignedIssuer",
+                   what + " is selfSigned: each of its certificates is signed by its own key, and a pod's key is on "
+                          "its node; use a CA issuer (ca, pkcs11 or awsKMS)"},
+                  &request);
+  }
+
+  // Signed through the one door: custody, CertificatePolicy, lifetime limits, signature, audit.
+  const issuance::IssuanceRequest issue =
+      pcr::IssuanceRequestFor(request, issuer, pcr::TemplateFor(request, issuer->spec.pod_certificates.trust_domain));
+  // DNS names are never the pod's to claim: only a CertificatePolicy selecting the request and
+  // allowing them grants them.
+  if (!request.dns_names.empty()) {
+    signer::policy::PolicyDecision decision;
+    auto decided = ctx_.issuance->Decide(issue, &decision);
+    if (decided.ok() && decision.policy.empty()) {
+      auto refusal = pcr::Refusal{"Denied", "PolicyDenied",
+                                  "DNS names (" + std::string(pcr::kDnsNamesAnnotation) +
+                                      ") need a CertificatePolicy that selects ServiceAccount " + ns + "/" +
+                                      request.service_account + " and allows them (allowed.dnsNames); none does"};
+      ctx_.issuance->AuditRefused(issue, PolicyDenied(refusal.message));
+      return refuse(std::move(refusal), &request);
+    }
+  }
+  auto issuance = ctx_.issuance->Issue(issue);
+  if (!issuance.ok()) {
+    const Error& e = issuance.error();
+    if (ctx_.metrics && e.kind() != ErrorKind::kPolicyDenied) ctx_.metrics->SignerError(issuer->backend);
+    if (e.retryable()) return std::move(issuance).error();
+    if (e.kind() == ErrorKind::kPolicyDenied) return refuse({"Denied", "PolicyDenied", e.message()}, &request);
+    return refuse({"Failed", e.kind() == ErrorKind::kInvalidArgument ? "InvalidRequest" : "SigningFailed", e.message()},
+                  &request);
+  }
+  const signer::IssuedCertificate& issued = issuance->certificate;
+  if (auto refusal = pcr::CheckIssued(request, issued)) return refuse(std::move(*refusal), &request);
+  CW_RETURN_IF_ERROR(Answer(pcr_object, pcr::IssuedStatus(issued, now, generation), &request, nullptr,
+                            "Signed by " + what + " for " + pcr::SpiffeId(issuer->spec.pod_certificates.trust_domain, request) +
+                                ": serial " + issued.serial_hex + ", valid until " + api::FormatTime(issued.not_after)));
+  return kube::ReconcileResult::Done();
+}
+
+}  // namespace certwright::controllers
