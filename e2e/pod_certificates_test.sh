@@ -24,6 +24,9 @@ STRICT=$NS-strict
 cluster_object "clusterissuer.certwright.dev/$HSM"
 cluster_object "clusterissuer.certwright.dev/$STRICT"
 cluster_object "certificatepolicy.certwright.dev/$NS-web"
+BUNDLE=clusterissuers.certwright.dev:$HSM:ca
+cluster_object "clustertrustbundle/$BUNDLE"
+cluster_object "clustertrustbundle/clusterissuers.certwright.dev:$STRICT:ca"
 
 note "a ClusterIssuer whose root key is made in SoftHSM2, and a policy: Required one"
 softhsm_token e2e 1234
@@ -73,6 +76,10 @@ wait_for $T "the policy: Required ClusterIssuer is Ready" has_condition "cluster
 check_contains "the controller signs PodCertificateRequests" "signing PodCertificateRequests (certificates.k8s.io/v1)" \
   cat "$CONTROLLER_LOG"
 secret_data "$HSM-bootstrap-ca" tls.crt >"$WORK/root.crt" 2>/dev/null || true
+bundle_published() { [ "$(kubectl get clustertrustbundle "$BUNDLE" -o jsonpath='{.spec.trustBundle}')" = "$(cat "$WORK/root.crt")" ]; }
+wait_for $T "the ClusterIssuer's root is published as the signer-linked ClusterTrustBundle $BUNDLE" bundle_published
+check_eq "  linked to the signer" "$(kubectl get clustertrustbundle "$BUNDLE" -o jsonpath='{.spec.signerName}')" \
+  "clusterissuers.certwright.dev/$HSM"
 
 # pod_with NAME SIGNER KEYTYPE [SERVICEACCOUNT [USER_ANNOTATIONS_JSON]]: a busybox pod with a
 # podCertificate volume at /identity.
@@ -140,6 +147,10 @@ spec:
               signerName: clusterissuers.certwright.dev/$HSM
               keyType: ED25519
               credentialBundlePath: credentials.pem
+          - clusterTrustBundle:
+              signerName: clusterissuers.certwright.dev/$HSM
+              labelSelector: {}
+              path: ca.crt
 EOF
 app_running() { [ "$(kubectl -n "$NS" get deployment app -o jsonpath='{.status.readyReplicas}')" = 2 ]; }
 wait_for $T "both pods run with their certificates" app_running
@@ -153,6 +164,9 @@ check_contains "the key is the Ed25519 key the volume asked for" "ED25519" \
   openssl x509 -in "$WORK/leaf.crt" -noout -text
 check "the leaf verifies against the ClusterIssuer's root (its key in SoftHSM2)" \
   openssl verify -CAfile "$WORK/root.crt" "$WORK/leaf.crt"
+k exec "$POD" -- cat /var/run/identity/ca.crt >"$WORK/mounted-ca.crt"
+check "the leaf verifies against the trust bundle mounted beside it" \
+  openssl verify -CAfile "$WORK/mounted-ca.crt" "$WORK/leaf.crt"
 check_contains "the leaf carries the pod's SPIFFE ID" "URI:spiffe://$TD/ns/$NS/sa/default" \
   openssl x509 -in "$WORK/leaf.crt" -noout -ext subjectAltName
 check_contains "the leaf is for TLS servers and clients" "TLS Web Server Authentication, TLS Web Client Authentication" \

@@ -59,6 +59,9 @@ check "may not create podcertificaterequests (only nodes do)" cannot create podc
 check "may not delete podcertificaterequests" cannot delete podcertificaterequests -n "$NS"
 check "may sign for issuers.certwright.dev/*" signer_can sign "issuers.certwright.dev/*"
 check "may sign for clusterissuers.certwright.dev/*" signer_can sign "clusterissuers.certwright.dev/*"
+check "may attest (publish trust bundles) for clusterissuers.certwright.dev/*" signer_can attest "clusterissuers.certwright.dev/*"
+check "may not attest for kubernetes.io/*" signer_cannot attest "kubernetes.io/*"
+check "may create clustertrustbundles" can create clustertrustbundles
 check "may not approve for its own signers" signer_cannot approve "issuers.certwright.dev/*"
 check "may not sign kubernetes.io/kubelet-serving (kubernetesSigners.enabled is false)" \
   signer_cannot sign kubernetes.io/kubelet-serving

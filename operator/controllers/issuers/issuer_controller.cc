@@ -160,6 +160,13 @@ bool IssuerController::Exists(const std::string& kind, const std::string& ns, co
   return issuers_->Get(ns + "/" + name) != nullptr;
 }
 
+std::vector<std::string> IssuerController::StoreKeys() const {
+  std::vector<std::string> keys;
+  for (const auto& k : cluster_issuers_->Keys()) keys.push_back("ClusterIssuer/" + k);
+  for (const auto& k : issuers_->Keys()) keys.push_back("Issuer/" + k);
+  return keys;
+}
+
 void IssuerController::EnqueueIssuer(const std::string& store_key) {
   if (store_key.rfind("ClusterIssuer/", 0) == 0) {
     cluster_issuer_worker_->Enqueue(store_key.substr(std::string("ClusterIssuer/").size()));

@@ -1,9 +1,12 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "certwright/api/meta.h"
 #include "certwright/controllers/metrics.h"
 #include "certwright/controllers/podcertsigner.h"
 #include "certwright/issuance/csr.h"
+#include "certwright/signer/ossl.h"
 
 namespace certwright::controllers {
 
@@ -77,18 +80,88 @@ PodCertificateSigner::PodCertificateSigner(ControllerContext ctx, std::shared_pt
   worker_ = std::make_unique<kube::Controller>(
       "podcertsigner", [this](const std::string& key) { return Reconcile(key); }, std::move(worker_options));
   pcrs_->OnChange([this](const std::string& key) { worker_->Enqueue(key); });
-  // An issuer that becomes Ready: requests waiting for it go on.
-  store_->OnChange([this](const std::string&) {
+  kube::ControllerOptions bundle_options;
+  bundle_options.workers = 1;
+  if (ctx_.metrics) bundle_options.queue.metrics = ctx_.metrics->WorkQueue("trustbundles");
+  bundles_ = std::make_unique<kube::Controller>(
+      "trustbundles", [this](const std::string& key) { return PublishTrustBundle(key); }, std::move(bundle_options));
+  // An issuer that becomes Ready: requests waiting for it go on, and its bundle is published.
+  store_->OnChange([this](const std::string& store_key) {
     for (const auto& key : pcrs_->Keys()) worker_->Enqueue(key);
+    bundles_->Enqueue(store_key);
   });
+}
+
+std::string PodCertificateSigner::TrustBundleName(const std::string& signer_name) {
+  std::string name = signer_name;
+  std::replace(name.begin(), name.end(), '/', ':');
+  return name + ":ca";
+}
+
+Result<kube::ReconcileResult> PodCertificateSigner::PublishTrustBundle(const std::string& store_key) {
+  // The store key names the issuer: ClusterIssuer/<name> or Issuer/<ns>/<name>.
+  const auto slash = store_key.find('/');
+  if (slash == std::string::npos) return kube::ReconcileResult::Done();
+  const std::string kind = store_key.substr(0, slash);
+  std::string ns, name = store_key.substr(slash + 1);
+  if (kind == "Issuer") {
+    const auto second = name.find('/');
+    if (second == std::string::npos) return kube::ReconcileResult::Done();
+    ns = name.substr(0, second);
+    name = name.substr(second + 1);
+  }
+  const std::string signer_name =
+      kind == "Issuer" ? "issuers.certwright.dev/" + ns + "." + name : "clusterissuers.certwright.dev/" + name;
+  const std::string bundle_name = TrustBundleName(signer_name);
+  auto current = ctx_.client->Get(kube::resources::kClusterTrustBundles, "", bundle_name);
+  if (!current.ok() && current.error().kind() != ErrorKind::kNotFound) return std::move(current).error();
+  const bool exists = current.ok();
+
+  if (!issuers_.Exists(kind, ns, name)) {
+    // The issuer is gone: so is its bundle (only ours, by its label).
+    if (exists && api::StringAt((*current)["metadata"].value("labels", kube::Json::object()), "app.kubernetes.io/managed-by") ==
+                      "certwright") {
+      CW_RETURN_IF_ERROR(ctx_.client->Delete(kube::resources::kClusterTrustBundles, "", bundle_name));
+      spdlog::info("deleted ClusterTrustBundle {}: its issuer is gone", bundle_name);
+    }
+    return kube::ReconcileResult::Done();
+  }
+  auto issuer = store_->Get(store_key);
+  if (issuer == nullptr || !issuer->ca) return kube::ReconcileResult::Done();  // not Ready, or selfSigned
+  // The trust anchor: the top of the issuer's chain (its root, or its own certificate).
+  auto pem = ossl::CertificateToPem(issuer->ca->chain().back().get());
+  if (!pem.ok()) return std::move(pem).error();
+  kube::Json bundle = exists ? *current : kube::Json::object();
+  bundle["apiVersion"] = kube::resources::kClusterTrustBundles.ApiVersion();
+  bundle["kind"] = "ClusterTrustBundle";
+  bundle["metadata"]["name"] = bundle_name;
+  bundle["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "certwright";
+  bundle["metadata"]["labels"]["certwright.dev/issuer-kind"] = kind;
+  bundle["metadata"]["labels"]["certwright.dev/issuer-name"] = name;
+  if (exists && current->value("spec", kube::Json::object()).value("trustBundle", "") == *pem &&
+      current->value("spec", kube::Json::object()).value("signerName", "") == signer_name) {
+    return kube::ReconcileResult::Done();  // written only when the content changes
+  }
+  bundle["spec"] = {{"signerName", signer_name}, {"trustBundle", *pem}};
+  auto written = exists ? ctx_.client->Update(kube::resources::kClusterTrustBundles, "", bundle)
+                        : ctx_.client->Create(kube::resources::kClusterTrustBundles, "", bundle);
+  if (!written.ok()) return std::move(written).error().WithContext("publishing ClusterTrustBundle " + bundle_name);
+  spdlog::info("published ClusterTrustBundle {} for {}", bundle_name, issuer->Describe());
+  return kube::ReconcileResult::Done();
 }
 
 PodCertificateSigner::~PodCertificateSigner() { Stop(); }
 void PodCertificateSigner::StartInformers() { pcrs_->Start(); }
 bool PodCertificateSigner::WaitForSync(std::chrono::milliseconds timeout) { return pcrs_->WaitForSync(timeout); }
-void PodCertificateSigner::StartWorkers() { worker_->Start(); }
+void PodCertificateSigner::StartWorkers() {
+  worker_->Start();
+  bundles_->Start();
+  // Issuers already Ready before this leader started: their bundles too.
+  for (const auto& key : issuers_.StoreKeys()) bundles_->Enqueue(key);
+}
 void PodCertificateSigner::Stop() {
   worker_->Stop();
+  bundles_->Stop();
   pcrs_->Stop();
 }
 

@@ -45,6 +45,8 @@ class IssuerController {
   // Whether the issuer exists (in the cache), and whether it has been checked since this
   // process started: a CSR for an issuer not checked yet waits rather than fails.
   bool Exists(const std::string& kind, const std::string& ns, const std::string& name) const;
+  // The IssuerStore key of every issuer in the cache ("ClusterIssuer/<name>", "Issuer/<ns>/<name>").
+  std::vector<std::string> StoreKeys() const;
 
   // One reconcile; `kind` is Issuer or ClusterIssuer, key "ns/name" or "name".
   Result<kube::ReconcileResult> Reconcile(const std::string& kind, const std::string& key);

@@ -12,6 +12,11 @@
 // record to the log. No SubjectAccessReview: the API server has checked that the node runs the pod
 // and the ServiceAccount is the pod's; who may have an identity from an issuer is
 // CertificatePolicy's business (policy: Required on the issuer).
+//
+// It also publishes each Ready CA issuer's root as a signer-linked ClusterTrustBundle
+// (certificates.k8s.io/v1), named "<signer name, / as :>:ca", so pods mount the trust anchor with
+// a clusterTrustBundle projected volume (signerName + labelSelector {}); rewritten only when the
+// root changes, deleted with the issuer.
 #pragma once
 
 #include <chrono>
@@ -49,6 +54,10 @@ class PodCertificateSigner {
   void Stop();
 
   Result<kube::ReconcileResult> Reconcile(const std::string& key);
+  // `store_key`: "ClusterIssuer/<name>" or "Issuer/<ns>/<name>".
+  Result<kube::ReconcileResult> PublishTrustBundle(const std::string& store_key);
+  // "clusterissuers.certwright.dev:root:ca" for "clusterissuers.certwright.dev/root".
+  static std::string TrustBundleName(const std::string& signer_name);
   const kube::Resource& resource() const { return resource_; }
 
  private:
@@ -64,6 +73,7 @@ class PodCertificateSigner {
   kube::Resource resource_;
   std::unique_ptr<kube::Informer> pcrs_;
   std::unique_ptr<kube::Controller> worker_;
+  std::unique_ptr<kube::Controller> bundles_;
 
   std::mutex answered_mutex_;
   std::map<std::string, std::string> answered_;  // key -> uid, once its status is written

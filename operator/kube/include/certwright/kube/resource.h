@@ -33,6 +33,8 @@ inline const Resource kPodCertificateRequests{"certificates.k8s.io", "v1", "podc
                                               "PodCertificateRequest", true};
 inline const Resource kPodCertificateRequestsV1beta1{"certificates.k8s.io", "v1beta1", "podcertificaterequests",
                                                      "PodCertificateRequest", true};
+inline const Resource kClusterTrustBundles{"certificates.k8s.io", "v1", "clustertrustbundles", "ClusterTrustBundle",
+                                          false};
 inline const Resource kSubjectAccessReviews{"authorization.k8s.io", "v1", "subjectaccessreviews",
                                             "SubjectAccessReview", false};
 }  // namespace resources
