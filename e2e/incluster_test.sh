@@ -43,6 +43,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
         print(d["kind"].lower(), d["metadata"]["name"])' "$WORK/chart.yaml")
 kubectl create namespace "$APPS" >/dev/null
 cluster_object "namespace/$APPS"
+cluster_object "clustertrustbundle/issuers.certwright.dev:$APPS.root:ca"
 check "the chart's manifests apply" kubectl apply -f "$WORK/chart.yaml"
 
 deployment_ready() { # NAME REPLICAS
@@ -113,6 +114,53 @@ kubectl -n "$APPS" get secret web-tls -o jsonpath='{.data.tls\.crt}' | base64 -d
 check "its certificate verifies against the Issuer's CA" openssl verify -CAfile "$WORK/root.crt" "$WORK/web.crt"
 check_contains "its certificate names web.example.com" "DNS:web.example.com" \
   openssl x509 -in "$WORK/web.crt" -noout -ext subjectAltName
+
+note "pods annotated certwright.dev/issuer get certificates (webhook adds the volume, controller signs)"
+kubectl -n "$APPS" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: annotated}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: annotated}}
+  template:
+    metadata:
+      labels: {app: annotated}
+      annotations: {certwright.dev/issuer: Issuer/root, certwright.dev/key-type: ECDSAP384}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - {name: main, image: $BUSYBOX_IMAGE, imagePullPolicy: Never, command: [sleep, "3600"]}
+EOF
+annotated_ready() { [ "$(kubectl -n "$APPS" get deployment annotated -o jsonpath='{.status.readyReplicas}')" = 2 ]; }
+wait_for $T "an annotated Deployment's pods run" annotated_ready
+APOD=$(kubectl -n "$APPS" get pods -l app=annotated -o jsonpath='{.items[0].metadata.name}')
+IDENTITY=/var/run/secrets/certwright.dev/identity
+check_eq "the webhook mounted the identity volume read-only" \
+  "$(kubectl -n "$APPS" get pod "$APOD" -o jsonpath='{.spec.containers[0].volumeMounts[?(@.name=="certwright-identity")].readOnly}')" true
+kubectl -n "$APPS" exec "$APOD" -- cat "$IDENTITY/credentials.pem" >"$WORK/pod.pem" 2>/dev/null || true
+kubectl -n "$APPS" exec "$APOD" -- cat "$IDENTITY/ca.crt" >"$WORK/pod-ca.crt" 2>/dev/null || true
+openssl x509 -in "$WORK/pod.pem" -out "$WORK/pod.crt" 2>/dev/null || true
+check "the pod's leaf verifies against the trust bundle mounted beside it" \
+  openssl verify -CAfile "$WORK/pod-ca.crt" "$WORK/pod.crt"
+check_eq "the mounted trust bundle is the Issuer's root" "$(openssl x509 -in "$WORK/pod-ca.crt" -noout -fingerprint 2>&1)" \
+  "$(openssl x509 -in "$WORK/root.crt" -noout -fingerprint)"
+check_contains "the leaf carries the pod's SPIFFE ID" "URI:spiffe://cluster.local/ns/$APPS/sa/default" \
+  openssl x509 -in "$WORK/pod.crt" -noout -ext subjectAltName
+check_contains "the key is the ECDSA P-384 key the annotation asked for" "NIST CURVE: P-384" \
+  openssl x509 -in "$WORK/pod.crt" -noout -text
+check_eq "the mounted key is the leaf's" "$(openssl pkey -in "$WORK/pod.pem" -pubout 2>&1)" \
+  "$(openssl x509 -in "$WORK/pod.crt" -noout -pubkey 2>&1)"
+kubectl -n "$APPS" run missing --image="$BUSYBOX_IMAGE" --image-pull-policy=Never --restart=Never \
+  --annotations=certwright.dev/issuer=ClusterIssuer/no-such-issuer -- sleep 1 >"$WORK/missing.out" 2>&1 &&
+  fail "a pod naming a missing issuer was created"
+check_contains "a pod naming a missing issuer is refused at create, with the annotation named" \
+  'metadata.annotations[certwright.dev/issuer]: ClusterIssuer no-such-issuer does not exist' cat "$WORK/missing.out"
+kubectl -n "$APPS" run badkey --image="$BUSYBOX_IMAGE" --image-pull-policy=Never --restart=Never \
+  --annotations=certwright.dev/issuer=Issuer/root --annotations=certwright.dev/key-type=ECDSAP521 -- sleep 1 \
+  >"$WORK/badkey.out" 2>&1 && fail "a pod asking for a P-521 key was created"
+check_contains "a pod asking for an unsupported key type is refused, naming the supported ones" \
+  'metadata.annotations[certwright.dev/key-type]: "ECDSAP521" is not one of RSA3072' cat "$WORK/badkey.out"
 
 note "the leader's pod is deleted: the other replica takes the Lease and issues"
 k delete pod "$LEADER" --wait=false >/dev/null

@@ -13,6 +13,7 @@
 #include "certwright/controllers/certificatepolicies.h"
 #include "certwright/controllers/cluster_issuer_modules.h"
 #include "certwright/controllers/metrics.h"
+#include "certwright/controllers/podcertsigner.h"
 #include "certwright/http/server.h"
 #include "certwright/issuance/csr.h"
 #include "certwright/kube/config.h"
@@ -133,6 +134,10 @@ int RunWebhook(const std::vector<std::string>& args) {
   webhook::AdmissionContext admission;
   admission.issuance = service.get();
   admission.kubernetes_signers_issuer = custody.kubernetes_signers_issuer;
+  admission.pod_certificates = controllers::ServedPodCertificateRequests(**client).has_value();
+  if (!admission.pod_certificates) {
+    spdlog::warn("the cluster serves no PodCertificateRequest API: pods annotated certwright.dev/issuer are refused");
+  }
   // As the CSR signer does, before any issuer or policy answer: a requester without the right
   // learns nothing of the issuer (a SubjectAccessReview, so the webhook may create those).
   admission.may_reference = [client = *client](const kube::Json& user, const std::string& review_ns,

@@ -263,7 +263,7 @@ TEST_F(AdmissionTest, UnknownResourceKindsAreRefusedByValidateAndLeftAloneByMuta
             Denied(400, "request.kind: \"v1 Pod\" is not a resource this webhook judges (certwright.dev/v1alpha1 "
                         "Certificate, Issuer, ClusterIssuer, CertificatePolicy; certificates.k8s.io/v1 "
                         "CertificateSigningRequest)"));
-  EXPECT_EQ(out.resource, "unknown") << "metric labels from a fixed set";
+  EXPECT_EQ(out.resource, "pods") << "metric labels from a fixed set";
   EXPECT_EQ(out.result, "invalid");
   EXPECT_TRUE(Response(Mutate(pod, context_))["allowed"]);
 
@@ -817,6 +817,107 @@ TEST_F(MutateTest, DoesNotGuessWhatTheIssuerDoesNotSay) {
   Json update = Request(kCertificateKind, "UPDATE", ObjectFor("hsm-rsa"));
   update["oldObject"] = ObjectFor("hsm-rsa");
   EXPECT_FALSE(Response(Mutate(Body(update), context_)).contains("patch")) << "the key was chosen at create";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pods annotated certwright.dev/issuer get their podCertificate volume (webhook/src/pods.cc).
+
+class PodMutateTest : public AdmissionTest {
+ protected:
+  PodMutateTest() { context_.pod_certificates = true; }
+
+  static Json Pod(const Json& annotations, const Json& containers = Json::parse(R"([{"name": "app"}, {"name": "side"}])")) {
+    return {{"apiVersion", "v1"},
+            {"kind", "Pod"},
+            {"metadata", {{"name", "web-0"}, {"namespace", "team-a"}, {"annotations", annotations}}},
+            {"spec", {{"containers", containers}}}};
+  }
+  AdmissionOutcome MutatePod(const Json& pod) {
+    return Mutate(Body(Request(Gvk("", "v1", "Pod"), "CREATE", pod)), context_);
+  }
+  Json PatchOf(const Json& pod) {
+    const Json response = Response(MutatePod(pod));
+    EXPECT_TRUE(response["allowed"]) << response.dump();
+    if (!response.contains("patch")) return nullptr;
+    return Json::parse(api::Base64Decode(response["patch"].get<std::string>()).value());
+  }
+};
+
+TEST_F(PodMutateTest, AddsTheIdentityVolumeAndMountsOnce) {
+  const Json pod = Pod({{"certwright.dev/issuer", "ClusterIssuer/corp-ca"}, {"certwright.dev/lifetime", "2h"}});
+  const Json patch = PatchOf(pod);
+  ASSERT_TRUE(patch.is_array());
+  const Json patched = pod.patch(patch);
+  const Json& volume = patched["spec"]["volumes"][0];
+  EXPECT_EQ(volume["name"], "certwright-identity");
+  const Json& sources = volume["projected"]["sources"];
+  EXPECT_EQ(sources[0]["podCertificate"],
+            Json::parse(R"({"signerName": "clusterissuers.certwright.dev/corp-ca", "keyType": "ECDSAP256",
+                            "credentialBundlePath": "credentials.pem", "maxExpirationSeconds": 7200})"));
+  EXPECT_EQ(sources[1]["clusterTrustBundle"],
+            Json::parse(R"({"signerName": "clusterissuers.certwright.dev/corp-ca", "labelSelector": {}, "path": "ca.crt"})"));
+  for (const auto& c : patched["spec"]["containers"]) {
+    EXPECT_EQ(c["volumeMounts"], Json::parse(R"([{"name": "certwright-identity", "readOnly": true,
+                                                  "mountPath": "/var/run/secrets/certwright.dev/identity"}])"));
+  }
+  EXPECT_EQ(PatchOf(patched), nullptr) << "a second pass adds nothing (reinvocationPolicy IfNeeded)";
+  EXPECT_EQ(PatchOf(Pod({{"other", "x"}})), nullptr) << "pods without the annotation are left alone";
+}
+
+TEST_F(PodMutateTest, ANamespacedIssuerAndChosenContainers) {
+  const Json pod = Pod({{"certwright.dev/issuer", "Issuer/web-ca"},
+                        {"certwright.dev/containers", "side"},
+                        {"certwright.dev/key-type", "ED25519"},
+                        {"certwright.dev/mount-path", "/etc/identity"}});
+  const Json patched = pod.patch(PatchOf(pod));
+  EXPECT_EQ(patched["spec"]["volumes"][0]["projected"]["sources"][0]["podCertificate"]["signerName"],
+            "issuers.certwright.dev/team-a.web-ca");
+  EXPECT_EQ(patched["spec"]["volumes"][0]["projected"]["sources"][0]["podCertificate"]["keyType"], "ED25519");
+  EXPECT_FALSE(patched["spec"]["containers"][0].contains("volumeMounts"));
+  EXPECT_EQ(patched["spec"]["containers"][1]["volumeMounts"][0]["mountPath"], "/etc/identity");
+}
+
+TEST_F(PodMutateTest, RefusesWhatCannotWorkNamingTheAnnotation) {
+  EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "ClusterIssuer/nope"}}))),
+            "metadata.annotations[certwright.dev/issuer]: ClusterIssuer nope does not exist yet");
+  EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "corp-ca"}}))),
+            "metadata.annotations[certwright.dev/issuer]: \"corp-ca\" must be ClusterIssuer/<name> or Issuer/<name>");
+  EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}, {"certwright.dev/key-type", "ECDSAP521"}}))),
+            "metadata.annotations[certwright.dev/key-type]: \"ECDSAP521\" is not one of RSA3072, RSA4096, ECDSAP256, "
+            "ECDSAP384 or ED25519");
+  EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}, {"certwright.dev/lifetime", "10m"}}))),
+            "metadata.annotations[certwright.dev/lifetime]: \"10m\" must be a duration from 1h to 2184h (91 days)");
+  EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}, {"certwright.dev/containers", "db"}}))),
+            "metadata.annotations[certwright.dev/containers]: the pod has no container \"db\"");
+  EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}, {"certwright.dev/mount-path", "rel"}}))),
+            "metadata.annotations[certwright.dev/mount-path]: \"rel\" must be an absolute path without ':' or '..'");
+  EXPECT_NE(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"},
+                                   {"certwright.dev/dns-names", "web.team-a.svc"}})))
+                .find("need a CertificatePolicy that selects ServiceAccount team-a/default"),
+            std::string::npos)
+      << "DNS names are granted only by a policy";
+  context_.pod_certificates = false;
+  EXPECT_NE(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}}))).find("serves no PodCertificateRequest API"),
+            std::string::npos);
+}
+
+TEST_F(PodMutateTest, APolicyRequiredIssuerRefusesAServiceAccountNoPolicySelects) {
+  issuers_.Put("ClusterIssuer", "", "strict", {{"ca", {{"secretName", "strict"}}}, {"policy", "Required"}});
+  SetPolicies({{"web-pods", R"({"selector": {"requesters": {"serviceAccounts": ["team-a/web"]},
+                                              "doors": ["PodCertificateRequest"]},
+                                 "allowed": {"dnsNames": ["web.{{namespace}}.svc"]}})"}});
+  Json pod = Pod({{"certwright.dev/issuer", "ClusterIssuer/strict"}});
+  const std::string message = Message(MutatePod(pod));
+  EXPECT_EQ(message.rfind("metadata.annotations[certwright.dev/issuer]: ServiceAccount team-a/default may not have a "
+                          "certificate from ClusterIssuer strict: ", 0),
+            0u)
+      << message;
+  pod["spec"]["serviceAccountName"] = "web";
+  pod["metadata"]["annotations"]["certwright.dev/dns-names"] = "web.team-a.svc";
+  const Json patch = PatchOf(pod);
+  ASSERT_TRUE(patch.is_array()) << "the selected ServiceAccount gets its DNS name";
+  EXPECT_EQ(pod.patch(patch)["spec"]["volumes"][0]["projected"]["sources"][0]["podCertificate"]["userAnnotations"],
+            Json::parse(R"({"certwright.dev/dns-names": "web.team-a.svc"})"));
 }
 
 }  // namespace

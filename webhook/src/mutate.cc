@@ -70,6 +70,10 @@ Verdict MutateReview(const Review& r, const AdmissionContext& context) {
   if (r.group == "certwright.dev" && r.version == "v1alpha1" && r.kind == "Certificate") {
     verdict.patch = CertificateDefaults(r, context);
   }
+  if (r.group.empty() && r.version == "v1" && r.kind == "Pod") {
+    if (r.object == nullptr || !r.object->is_object()) return Verdict::Malformed("request.object: must be a Pod");
+    return PodIdentity(r, context);
+  }
   return verdict;
 }
 

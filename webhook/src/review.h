@@ -49,6 +49,8 @@ struct Verdict {
 
 Verdict ValidateReview(const Review& review, const AdmissionContext& context);
 Verdict MutateReview(const Review& review, const AdmissionContext& context);
+// Pods annotated certwright.dev/issuer: the podCertificate volume (pods.cc).
+Verdict PodIdentity(const Review& review, const AdmissionContext& context);
 
 // A user-given value quoted for a message, cut at 64 bytes (on a UTF-8 boundary) so that a huge
 // string does not make a huge response.

@@ -31,6 +31,13 @@ bool Ours(const std::string& signer_name) {
 
 }  // namespace
 
+std::optional<kube::Resource> ServedPodCertificateRequests(kube::Client& client) {
+  for (const auto* r : {&kube::resources::kPodCertificateRequests, &kube::resources::kPodCertificateRequestsV1beta1}) {
+    if (Served(client, *r)) return *r;
+  }
+  return std::nullopt;
+}
+
 Result<std::unique_ptr<PodCertificateSigner>> PodCertificateSigner::Create(ControllerContext ctx,
                                                                           std::shared_ptr<IssuerStore> store,
                                                                           IssuerController& issuers,
@@ -42,10 +49,8 @@ Result<std::unique_ptr<PodCertificateSigner>> PodCertificateSigner::Create(Contr
     resource = kube::resources::kPodCertificateRequestsV1beta1;
   } else if (!options.version.empty()) {
     return InvalidArgument("PodCertificateRequest version \"" + options.version + "\": want v1 or v1beta1");
-  } else if (Served(*ctx.client, kube::resources::kPodCertificateRequests)) {
-    resource = kube::resources::kPodCertificateRequests;
-  } else if (Served(*ctx.client, kube::resources::kPodCertificateRequestsV1beta1)) {
-    resource = kube::resources::kPodCertificateRequestsV1beta1;
+  } else if (auto served = ServedPodCertificateRequests(*ctx.client)) {
+    resource = *served;
   } else {
     return Unavailable(
         "the cluster serves no PodCertificateRequest API (certificates.k8s.io/v1 from Kubernetes 1.37, v1beta1 "
@@ -296,14 +301,11 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
   // allowing them grants them.
   if (!request.dns_names.empty()) {
     signer::policy::PolicyDecision decision;
-    auto decided = ctx_.issuance->Decide(issue, &decision);
-    if (decided.ok() && decision.policy.empty()) {
-      auto refusal = pcr::Refusal{"Denied", "PolicyDenied",
-                                  "DNS names (" + std::string(pcr::kDnsNamesAnnotation) +
-                                      ") need a CertificatePolicy that selects ServiceAccount " + ns + "/" +
-                                      request.service_account + " and allows them (allowed.dnsNames); none does"};
-      ctx_.issuance->AuditRefused(issue, PolicyDenied(refusal.message));
-      return refuse(std::move(refusal), &request);
+    if (ctx_.issuance->Decide(issue, &decision).ok()) {
+      if (auto refusal = pcr::CheckDnsNamesGranted(request, decision)) {
+        ctx_.issuance->AuditRefused(issue, PolicyDenied(refusal->message));
+        return refuse(std::move(*refusal), &request);
+      }
     }
   }
   auto issuance = ctx_.issuance->Issue(issue);

@@ -233,6 +233,22 @@ IssuanceRequest IssuanceRequestFor(const Request& request, std::shared_ptr<const
   return issue;
 }
 
+std::optional<Refusal> CheckDnsNamesGranted(const Request& request, const signer::policy::PolicyDecision& decision) {
+  if (request.dns_names.empty() || !decision.policy.empty()) return std::nullopt;
+  return Denied("PolicyDenied", "DNS names (" + std::string(kDnsNamesAnnotation) +
+                                    ") need a CertificatePolicy that selects ServiceAccount " + request.ns + "/" +
+                                    request.service_account + " and allows them (allowed.dnsNames); none does");
+}
+
+std::optional<signer::KeySpec> KeySpecOfType(std::string_view key_type) {
+  if (key_type == "ECDSAP256") return signer::KeySpec::EcdsaP256();
+  if (key_type == "ECDSAP384") return signer::KeySpec::EcdsaP384();
+  if (key_type == "ED25519") return signer::KeySpec::Ed25519();
+  if (key_type == "RSA3072") return signer::KeySpec::Rsa(3072);
+  if (key_type == "RSA4096") return signer::KeySpec::Rsa(4096);
+  return std::nullopt;
+}
+
 std::optional<Refusal> CheckIssued(const Request& request, const signer::IssuedCertificate& issued) {
   const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(issued.not_after - issued.not_before);
   if (lifetime < kMinLifetime) {

@@ -15,7 +15,8 @@
 // and CertificatePolicy with the parsers the controllers use (operator/api: the same message for
 // the same field at every door), and runs the issuance policy (IssuanceService::Decide) for
 // Certificates whose issuer is known and for certificates.k8s.io/v1 CertificateSigningRequests
-// addressed to our signers. Mutate fills defaults that need logic, idempotently.
+// addressed to our signers. Mutate fills defaults that need logic, idempotently, and gives pods
+// annotated certwright.dev/issuer their podCertificate volume (docs/pod-certificates.md).
 //
 // Neither throws nor crashes on any input: what is not an AdmissionReview at all gets HTTP 400 with
 // a plain-text reason; everything else gets an AdmissionReview whose response echoes the uid and
@@ -59,6 +60,9 @@ struct AdmissionContext {
   std::function<Result<bool>(const kube::Json& user, const std::string& ns, const std::string& signer_name,
                              const std::string& wildcard)>
       may_reference;
+  // Whether the cluster serves PodCertificateRequests: pods annotated certwright.dev/issuer are
+  // refused without it (kubelet could never ask for their certificate).
+  bool pod_certificates = false;
 };
 
 struct AdmissionOutcome {

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "certwright/controllers/context.h"
@@ -39,6 +40,9 @@ struct PodCertificateSignerOptions {
   // serves, v1 first.
   std::string version;
 };
+
+// The PodCertificateRequest API the cluster serves (v1 first, then v1beta1); nullopt: none.
+std::optional<kube::Resource> ServedPodCertificateRequests(kube::Client& client);
 
 class PodCertificateSigner {
  public:

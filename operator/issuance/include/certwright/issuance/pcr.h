@@ -79,6 +79,14 @@ signer::CertificateTemplate TemplateFor(const Request& request, const std::strin
 IssuanceRequest IssuanceRequestFor(const Request& request, std::shared_ptr<const IssuerHandle> issuer,
                                    signer::CertificateTemplate tmpl);
 
+// DNS names are never the pod's to claim: a Denied refusal when the request asks for some and no
+// CertificatePolicy selecting it granted them (the decision of IssuanceService::Decide for it).
+std::optional<Refusal> CheckDnsNamesGranted(const Request& request, const signer::policy::PolicyDecision& decision);
+
+// kubelet's key type names (the podCertificate volume's keyType) as certwright's: nullopt for
+// ECDSAP521 (unsupported, see kSupportedKeyTypes) and for names the API does not know.
+std::optional<signer::KeySpec> KeySpecOfType(std::string_view key_type);
+
 // A Failed refusal when the certificate's lifetime is outside what the API accepts (an issuer's
 // maxDuration or the CA's end below an hour); nullopt when it can be written.
 std::optional<Refusal> CheckIssued(const Request& request, const signer::IssuedCertificate& issued);
