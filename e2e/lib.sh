@@ -164,8 +164,7 @@ e2e_init() {
     crd/issuers.certwright.dev crd/clusterissuers.certwright.dev >"$WORK/crds.out" 2>&1 ||
     abort "the CRDs are not Established: $(cat "$WORK/crds.out")"
   # A new CRD takes a moment to show in discovery, which kubectl needs.
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     kubectl get cwcert -n default >/dev/null 2>&1 && kubectl get cwclusterissuer >/dev/null 2>&1 && break
     sleep 0.2
   done
@@ -399,9 +398,8 @@ start_controller() {
 # stop_controller: SIGTERM, up to 10 s to exit, then SIGKILL.
 stop_controller() {
   [ -n "$CONTROLLER_PID" ] || return 0
-  local i
   kill -TERM "$CONTROLLER_PID" 2>/dev/null || true
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     kill -0 "$CONTROLLER_PID" 2>/dev/null || break
     sleep 0.1
   done
@@ -452,4 +450,26 @@ pcr_of() {
   local name
   name=$(kubectl -n "$NS" get podcertificaterequests -o jsonpath="{range .items[?(@.spec.podName==\"$1\")]}{.metadata.name}{\"\\n\"}{end}" | head -n1)
   [ -n "$name" ] && echo "$name"
+}
+
+# sleeper_pod NAME VOLUME [SERVICEACCOUNT]: the head of a busybox Pod that sleeps with VOLUME mounted
+# read-only at /VOLUME; the caller adds the volume's source lines:
+#   apply < <(sleeper_pod web identity; echo "    projected: ...")
+sleeper_pod() {
+  cat <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: $1}
+spec:
+  serviceAccountName: ${3:-default}
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: $BUSYBOX_IMAGE
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+    volumeMounts: [{name: $2, mountPath: /$2, readOnly: true}]
+  volumes:
+  - name: $2
+EOF
 }

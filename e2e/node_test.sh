@@ -15,26 +15,6 @@ require_node
 
 T=60
 
-# sleeper_pod NAME VOLUME: the head of a busybox Pod that sleeps with VOLUME mounted at /VOLUME;
-# the caller adds the volume's source lines.
-sleeper_pod() {
-  cat <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: $1}
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: main
-    image: $BUSYBOX_IMAGE
-    imagePullPolicy: Never
-    command: [sleep, "3600"]
-    volumeMounts: [{name: $2, mountPath: /$2, readOnly: true}]
-  volumes:
-  - name: $2
-EOF
-}
-
 note "the node's identity: system:node:$NODE_NAME in system:nodes, limited by the Node authorizer"
 NODE_KUBECONFIG=$(dirname "$KUBECONFIG")/kubelet.kubeconfig
 check "the node's kubeconfig is the plane's" test -f "$NODE_KUBECONFIG"

@@ -86,21 +86,9 @@ check_eq "  linked to the signer" "$(kubectl get clustertrustbundle "$BUNDLE" -o
 pod_with() {
   local annotations=${5:-}
   [ -n "$annotations" ] || annotations='{}'
-  apply <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: $1}
-spec:
-  serviceAccountName: ${4:-default}
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: main
-    image: $BUSYBOX_IMAGE
-    imagePullPolicy: Never
-    command: [sleep, "3600"]
-    volumeMounts: [{name: identity, mountPath: /identity, readOnly: true}]
-  volumes:
-  - name: identity
+  apply < <(
+    sleeper_pod "$1" identity "${4:-default}"
+    cat <<EOF
     projected:
       sources:
       - podCertificate:
@@ -109,6 +97,7 @@ spec:
           credentialBundlePath: credentials.pem
           userAnnotations: $annotations
 EOF
+  )
 }
 # answer POD: "<condition> <reason>" of the pod's PodCertificateRequest.
 answer() {

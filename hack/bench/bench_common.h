@@ -6,6 +6,10 @@
 #include <memory>
 #include <vector>
 
+#include <openssl/evp.h>
+
+#include <string>
+
 #include "certwright/kube/client.h"
 #include "certwright/kube/config.h"
 
@@ -24,6 +28,14 @@ inline std::shared_ptr<kube::Client> ClientFromEnvironment() {
     return nullptr;
   }
   return *client;
+}
+
+inline std::string Base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
 }
 
 // The p-th percentile (nearest rank) of `v`; 0 for none.

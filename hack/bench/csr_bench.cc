@@ -28,13 +28,7 @@ namespace {
 using namespace certwright;
 using Steady = std::chrono::steady_clock;
 
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
+using bench::Base64;
 
 // A PEM PKCS#10 request for a fresh P-256 key, as a client would make it.
 std::string MakeCsr(const std::string& cn) {

@@ -34,13 +34,7 @@ constexpr int kWriters = 4;
 const kube::Resource kPods{"", "v1", "pods", "Pod", true};
 const kube::Resource kNodes{"", "v1", "nodes", "Node", false};
 
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
+using bench::Base64;
 
 // kubelet's stub: an empty PKCS#10 request signed by a fresh P-256 key, DER, base64.
 std::string StubRequest() {

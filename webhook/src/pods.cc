@@ -39,21 +39,6 @@ std::string Annotation(const Json& pod, const std::string& key) {
   return value && value->is_string() ? value->get<std::string>() : std::string();
 }
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    std::string item = text.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-    start = comma + 1;
-  }
-  return out;
-}
-
 bool HasNamed(const Json* list, const std::string& name) {
   if (list == nullptr || !list->is_array()) return false;
   return std::any_of(list->begin(), list->end(),
@@ -110,7 +95,7 @@ Verdict PodIdentity(const Review& r, const AdmissionContext& context) {
   if (containers == nullptr || !containers->is_array()) return Verdict::Allow();  // the API server says what is wrong
   std::vector<size_t> chosen;
   if (const std::string text = Annotation(pod, "certwright.dev/containers"); !text.empty()) {
-    for (const std::string& wanted : SplitList(text)) {
+    for (const std::string& wanted : pcr::SplitList(text)) {
       size_t i = 0;
       while (i < containers->size() && api::StringAt((*containers)[i], "name") != wanted) ++i;
       if (i == containers->size()) {
@@ -122,7 +107,7 @@ Verdict PodIdentity(const Review& r, const AdmissionContext& context) {
   } else {
     for (size_t i = 0; i < containers->size(); ++i) chosen.push_back(i);
   }
-  const std::vector<std::string> dns_names = SplitList(Annotation(pod, pcr::kDnsNamesAnnotation));
+  const std::vector<std::string> dns_names = pcr::SplitList(Annotation(pod, pcr::kDnsNamesAnnotation));
 
   // Whether this pod's ServiceAccount may have a certificate from the issuer, as the signer will
   // judge its PodCertificateRequest.

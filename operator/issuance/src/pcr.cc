@@ -117,22 +117,6 @@ bool BytesField(const kube::Json& spec, const char* field, std::string* out, std
   return true;
 }
 
-std::vector<std::string> SplitNames(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    std::string name = text.substr(start, comma - start);
-    const auto b = name.find_first_not_of(" \t");
-    const auto e = name.find_last_not_of(" \t");
-    name = b == std::string::npos ? std::string() : name.substr(b, e - b + 1);
-    if (!name.empty()) out.push_back(std::move(name));
-    start = comma + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::variant<Request, Refusal> Read(const kube::Json& pcr) {
@@ -191,10 +175,25 @@ std::variant<Request, Refusal> Read(const kube::Json& pcr) {
                        std::string(kDnsNamesAnnotation) + ")");
       }
       if (!v.is_string()) return Invalid("spec.unverifiedUserAnnotations[" + k + "]: must be a string");
-      r.dns_names = SplitNames(v.get<std::string>());
+      r.dns_names = SplitList(v.get<std::string>());
     }
   }
   return r;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return out;
 }
 
 std::string SpiffeId(const std::string& trust_domain, const Request& request) {

@@ -66,6 +66,9 @@ inline constexpr const char* kSupportedKeyTypes = "RSA3072, RSA4096, ECDSAP256, 
 
 std::variant<Request, Refusal> Read(const kube::Json& pcr);
 
+// An annotation's list: comma-separated, each item trimmed of blanks, empty items dropped.
+std::vector<std::string> SplitList(const std::string& text);
+
 // The pod's identity: "spiffe://<trust domain>/ns/<namespace>/sa/<service account>".
 std::string SpiffeId(const std::string& trust_domain, const Request& request);
 
