@@ -433,13 +433,29 @@ metrics() { curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"; }
 BUSYBOX_IMAGE=certwright.local/busybox:latest
 NODE_NAME=
 
-# require_node: the scenario needs pods that run; fail (never skip) when no node is Ready.
+# require_node: the scenario needs pods that run; fail (never skip) when no node is Ready. A node
+# may report NotReady for a moment when the machine is busy (a missed status update): wait up to
+# NODE_READY_TIMEOUT seconds (default 90), and say what the nodes reported if none became Ready.
+ready_node() {
+  kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null |
+    awk '$2 == "True" { print $1; exit }'
+}
 require_node() {
-  NODE_NAME=$(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>&1 |
-    awk '$2 == "True" { print $1; exit }')
-  [ -n "$NODE_NAME" ] ||
+  local deadline=$((SECONDS + ${NODE_READY_TIMEOUT:-90})) waited=$SECONDS
+  NODE_NAME=$(ready_node)
+  while [ -z "$NODE_NAME" ] && ((SECONDS < deadline)); do
+    sleep 1
+    NODE_NAME=$(ready_node)
+  done
+  if [ -z "$NODE_NAME" ]; then
+    note "the nodes' conditions: $(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}: {range .status.conditions[*]}{.type}={.status} ({.reason}: {.message}) {end}{"\n"}{end}' 2>&1)"
     abort "this scenario runs pods, and the cluster has no Ready node: start the plane with 'hack/control-plane up --node' (hack/test does)"
-  note "node $NODE_NAME is Ready"
+  fi
+  if ((SECONDS > waited)); then
+    note "node $NODE_NAME is Ready (after $((SECONDS - waited)) s of NotReady)"
+  else
+    note "node $NODE_NAME is Ready"
+  fi
 }
 
 # pod_phase POD PHASE: the pod in NS is in that phase.
