@@ -9,6 +9,7 @@
 
 #include "certwright/api/meta.h"
 #include "certwright/issuance/pcr.h"
+#include "certwright/signer/pem.h"
 #include "support/test_ca.h"
 
 namespace certwright::issuance::pcr {
@@ -218,6 +219,30 @@ TEST(PodCertificateRequest, StatusSaysWhenToRefreshWithinTheApisBounds) {
   Json pcr = {{"status", refused}};
   EXPECT_EQ(Answer(pcr), "Denied");
   EXPECT_EQ(Answer(Json::object()), "");
+}
+
+// Refused before the HSM signs anything: an issuer that cannot give the hour the API requires.
+TEST(PodCertificateRequest, AnIssuerThatCannotGiveAnHourIsRefusedBeforeSigning) {
+  auto ca = testing::MakeSoftwareCa(KeySpec::EcdsaP256(), {}, std::nullopt, 24h);
+  IssuerHandle issuer;
+  issuer.kind = "ClusterIssuer";
+  issuer.name = "root";
+  issuer.ca.emplace(signer::CertificateAuthority::Create(ca.key, signer::ParseCertificates(ca.pem).value()).value());
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_FALSE(CheckIssuerLifetime(issuer, now));
+  issuer.spec.max_duration = 30min;
+  auto refusal = CheckIssuerLifetime(issuer, now);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->condition, "Failed");
+  EXPECT_EQ(refusal->reason, "LifetimeTooShort");
+  EXPECT_EQ(refusal->message,
+            "ClusterIssuer root signs for at most 1800 s (maxDuration), and pod certificates must live at least 3600 s");
+  issuer.spec.max_duration = 1h;
+  EXPECT_FALSE(CheckIssuerLifetime(issuer, now)) << "an hour is enough";
+  // The CA ends in 30 minutes.
+  refusal = CheckIssuerLifetime(issuer, now + 23h + 30min);
+  ASSERT_TRUE(refusal);
+  EXPECT_NE(refusal->message.find("CA certificate expires in"), std::string::npos) << refusal->message;
 }
 
 }  // namespace

@@ -294,6 +294,9 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
                   &request);
   }
 
+  // Before any signature: an issuer that cannot give the hour the API requires.
+  if (auto refusal = pcr::CheckIssuerLifetime(*issuer, now)) return refuse(std::move(*refusal), &request);
+
   // Signed through the one door: custody, CertificatePolicy, lifetime limits, signature, audit.
   const issuance::IssuanceRequest issue =
       pcr::IssuanceRequestFor(request, issuer, pcr::TemplateFor(request, issuer->spec.pod_certificates.trust_domain));
@@ -318,6 +321,8 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
                   &request);
   }
   const signer::IssuedCertificate& issued = issuance->certificate;
+  // Only a CertificatePolicy's maxDuration under an hour gets here (the issuer's own limits were
+  // checked before signing).
   if (auto refusal = pcr::CheckIssued(request, issued)) return refuse(std::move(*refusal), &request);
   CW_RETURN_IF_ERROR(Answer(pcr_object, pcr::IssuedStatus(issued, now, generation), &request, nullptr,
                             "Signed by " + what + " for " + pcr::SpiffeId(issuer->spec.pod_certificates.trust_domain, request) +

@@ -248,6 +248,24 @@ std::optional<signer::KeySpec> KeySpecOfType(std::string_view key_type) {
   return std::nullopt;
 }
 
+std::optional<Refusal> CheckIssuerLifetime(const IssuerHandle& issuer, std::chrono::system_clock::time_point now) {
+  using std::chrono::seconds;
+  if (issuer.spec.max_duration && *issuer.spec.max_duration + kBackdate < kMinLifetime) {
+    return Refusal{"Failed", "LifetimeTooShort",
+                   issuer.Describe() + " signs for at most " + std::to_string(issuer.spec.max_duration->count()) +
+                       " s (maxDuration), and pod certificates must live at least 3600 s"};
+  }
+  if (issuer.ca) {
+    const auto left = std::chrono::duration_cast<seconds>(issuer.ca->not_after() - now);
+    if (left + kBackdate < kMinLifetime) {
+      return Refusal{"Failed", "LifetimeTooShort",
+                     issuer.Describe() + "'s CA certificate expires in " + std::to_string(left.count()) +
+                         " s, and pod certificates must live at least 3600 s"};
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<Refusal> CheckIssued(const Request& request, const signer::IssuedCertificate& issued) {
   const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(issued.not_after - issued.not_before);
   if (lifetime < kMinLifetime) {

@@ -6,8 +6,9 @@
 //   auto request = issuance::pcr::Read(pcr);           // or a Refusal (Denied/Failed, reason, message)
 //   auto tmpl = issuance::pcr::TemplateFor(request, trust_domain);
 //   auto issue = issuance::pcr::IssuanceRequestFor(request, handle, std::move(tmpl));
+//   auto refusal = issuance::pcr::CheckIssuerLifetime(*handle, now);   // before signing
 //   service.Issue(issue);
-//   auto refusal = issuance::pcr::CheckIssued(request, issued);   // lifetime the API accepts
+//   refusal = issuance::pcr::CheckIssued(request, issued);   // a policy's maxDuration, after
 //   status = issuance::pcr::IssuedStatus(issued, now);
 #pragma once
 
@@ -89,6 +90,10 @@ std::optional<Refusal> CheckDnsNamesGranted(const Request& request, const signer
 // kubelet's key type names (the podCertificate volume's keyType) as certwright's: nullopt for
 // ECDSAP521 (unsupported, see kSupportedKeyTypes) and for names the API does not know.
 std::optional<signer::KeySpec> KeySpecOfType(std::string_view key_type);
+
+// A Failed refusal, before anything is signed, when the issuer cannot give the hour the API
+// requires: its maxDuration, or the time its CA has left at `now`, is shorter.
+std::optional<Refusal> CheckIssuerLifetime(const IssuerHandle& issuer, std::chrono::system_clock::time_point now);
 
 // A Failed refusal when the certificate's lifetime is outside what the API accepts (an issuer's
 // maxDuration or the CA's end below an hour); nullopt when it can be written.
