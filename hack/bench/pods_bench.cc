@@ -62,14 +62,14 @@ struct Run {
 };
 
 template <typename MakeCreate, typename Done, typename SecondWrite>
-Run Timed(kube::Client& writer, kube::Client& watcher, const kube::Resource& resource, const std::string& ns,
+Run Timed(kube::Client& writer, const std::shared_ptr<kube::Client>& watcher, const kube::Resource& resource,
+          const std::string& ns,
           const std::string& label, int count, MakeCreate make, SecondWrite second, Done done) {
   std::mutex mutex;
   std::condition_variable changed;
   std::map<std::string, Steady::time_point> started, finished;
   Run run;
-  auto shared_watcher = std::shared_ptr<kube::Client>(&watcher, [](kube::Client*) {});
-  kube::Informer informer(shared_watcher, resource, ns, {.label_selector = label});
+  kube::Informer informer(watcher, resource, ns, {.label_selector = label});
   auto seen = [&](const kube::Json& o) {
     const std::string name = o["metadata"].value("name", "");
     int verdict = done(o);  // 0 not yet, 1 done, -1 failed
@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
   // The floor: a ConfigMap created, then updated (a signer's one status write), seen by a watch.
   const std::string floor_label = "certwright.dev/bench=" + prefix + "-floor";
   auto floor = Timed(
-      *admin, *admin, kube::resources::kConfigMaps, ns, floor_label, count,
+      *admin, admin, kube::resources::kConfigMaps, ns, floor_label, count,
       [&](int i) {
         return kube::Json{{"apiVersion", "v1"},
                           {"kind", "ConfigMap"},
@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> stubs;
   for (int i = 0; i < count; ++i) stubs.push_back(StubRequest());
   auto pcrs = Timed(
-      **node, *admin, kube::resources::kPodCertificateRequests, ns, "certwright.dev/bench=" + prefix, count,
+      **node, admin, kube::resources::kPodCertificateRequests, ns, "certwright.dev/bench=" + prefix, count,
       [&](int i) {
         kube::Json spec = targets[static_cast<size_t>(i) % targets.size()].spec;
         spec["stubPKCS10Request"] = stubs[static_cast<size_t>(i)];
