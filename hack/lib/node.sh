@@ -294,7 +294,8 @@ evictionHard:
 maxPods: 110
 serializeImagePulls: false
 EOF
-  start kubelet "$KUBE_BIN/kubelet" \
+  # Restarted when it exits, as systemd restarts a node's kubelet (hack/lib/supervise says why).
+  start kubelet "$HACK_DIR/lib/supervise" 2 "$KUBE_BIN/kubelet" \
     --config="$NODE/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
     --root-dir="$NODE/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
   wait_for kubelet "/healthz ok" kubelet_healthy
