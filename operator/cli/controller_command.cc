@@ -51,6 +51,8 @@ const std::string kControllerUsage =
     "  --leader-election-id NAME          the Lease's name (default certwright-controller)\n"
     "  --metrics-address HOST:PORT        /metrics, /healthz, /readyz (default 0.0.0.0:9402)\n"
     "  --workers N                        Certificate reconcile workers (default 4)\n"
+    "  --event-qps N                      Kubernetes Events written per second, 0: unlimited (default 50)\n"
+    "  --event-burst N                    Events written at once after a quiet spell (default 100)\n"
     ) + kIssuanceFlagsUsage + std::string(
     "  --log-level LEVEL                  debug, info, warn, error (default info)\n"
     "  --log-format text|json             one JSON object per line with json (default text)\n");
@@ -80,7 +82,7 @@ int RunController(const std::vector<std::string>& args) {
   auto flags = ParseCommandFlags(args,
                                  {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
                                   "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
-                                  "cluster-issuer-selector", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
+                                  "cluster-issuer-selector", "event-qps", "event-burst", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
                                   kIssuanceFlags[3]},
                                  kControllerUsage, exit_code);
   if (!flags) return exit_code;
@@ -93,6 +95,29 @@ int RunController(const std::vector<std::string>& args) {
       return kExitUsage;
     }
     workers = static_cast<int>(n);
+  }
+  // Events at kubelet's default rate (eventRecordQPS 50, eventBurst 100): a burst of issuances
+  // leaves the API server to the status writes (docs/performance.md).
+  kube::EventRecorderOptions event_options;
+  event_options.max_series = 512;
+  event_options.qps = 50;
+  event_options.burst = 100;
+  for (const auto& [flag, limit] : {std::pair{"event-qps", 10000L}, std::pair{"event-burst", 10000L}}) {
+    auto value = flags->Get(flag);
+    if (!value) continue;
+    char* end = nullptr;
+    const long n = std::strtol(value->c_str(), &end, 10);
+    const long low = std::string_view(flag) == "event-qps" ? 0 : 1;
+    if (value->empty() || *end != '\0' || n < low || n > limit) {
+      std::cerr << "certwright: error: --" << flag << " \"" << *value << "\" must be a whole number from " << low
+                << " to " << limit << "\n";
+      return kExitUsage;
+    }
+    if (std::string_view(flag) == "event-qps") {
+      event_options.qps = static_cast<double>(n);
+    } else {
+      event_options.burst = static_cast<int>(n);
+    }
   }
   const std::string leader_elect = flags->Get("leader-elect").value_or("true");
   if (leader_elect != "true" && leader_elect != "false") {
@@ -128,9 +153,9 @@ int RunController(const std::vector<std::string>& args) {
   controllers::ControllerContext ctx;
   ctx.client = *client;
   // Issuance Events are one per Certificate and rarely repeat: remember fewer series than the
-  // default (each holds its Event) so 10,000 issuances do not keep 4,096 Events in memory.
-  ctx.events = std::make_shared<kube::EventRecorder>(*client, "certwright.dev/controller", identity,
-                                                     kube::EventRecorderOptions{.max_series = 512});
+  // default (each holds its Event, max_series above) so 10,000 issuances do not keep 4,096 Events
+  // in memory.
+  ctx.events = std::make_shared<kube::EventRecorder>(*client, "certwright.dev/controller", identity, event_options);
   ctx.keys = std::make_shared<signer::KeyBackendRegistry>();
   signer::RegisterBuiltinBackends(*ctx.keys);
   ctx.metrics = std::make_shared<controllers::Metrics>(registry);

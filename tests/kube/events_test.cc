@@ -236,6 +236,28 @@ TEST_F(EventRecorderTest, RecordNeverBlocksAndDropsWhenTheQueueIsFull) {
   EXPECT_EQ(transport_->sent().size(), 100 - recorder.dropped());
 }
 
+TEST_F(EventRecorderTest, WritesAtMostQpsAfterTheBurstAndFoldsRepeatsMeanwhile) {
+  EventRecorderOptions options;
+  options.qps = 20;  // one write per 50 ms once the burst of 2 is spent
+  options.burst = 2;
+  EventRecorder recorder(client_, "certwright.dev/controller", "test", options);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 6; ++i) {
+    recorder.Record(Object("o" + std::to_string(i)), EventType::kNormal, "Issued", "Issue", "ok");
+  }
+  // Repeats of a queued Event wait with it and cost no write of their own.
+  for (int i = 0; i < 3; ++i) recorder.Record(Object("o5"), EventType::kNormal, "Issued", "Issue", "ok");
+  recorder.Flush();
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  auto sent = transport_->sent();
+  ASSERT_EQ(sent.size(), 6u);
+  EXPECT_EQ(recorder.dropped(), 0u);
+  EXPECT_EQ(sent[5].body["metadata"]["name"].get<std::string>().rfind("o5.", 0), 0u);
+  EXPECT_EQ(sent[5].body["series"]["count"], 4) << "o5 and its three repeats in one write";
+  // 2 at once, then 4 more at 20 per second: at least 200 ms (a lower bound cannot flake).
+  EXPECT_GE(elapsed, milliseconds(190));
+}
+
 TEST_F(EventRecorderTest, ObjectNamesThatAreNotDnsSubdomainsAreMadeValid) {
   EventRecorder recorder(client_, "certwright.dev/controller", "test");
   Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ctime>
@@ -159,6 +160,7 @@ EventRecorder::EventRecorder(std::shared_ptr<Client> client, std::string reporti
       reporting_controller_(std::move(reporting_controller)),
       reporting_instance_(std::move(reporting_instance)),
       options_(std::move(options)),
+      rate_(options_.qps, std::max(options_.burst, 1)),
       worker_([this] { Work(); }) {}
 
 EventRecorder::~EventRecorder() {
@@ -282,6 +284,12 @@ void EventRecorder::Work() {
   for (;;) {
     work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) break;
+    // The write rate: wait for a token with the queue still open to Record (repeats queued
+    // meanwhile are folded into their series, so they cost no write of their own).
+    if (const auto wait = rate_.Reserve(); wait.count() > 0) {
+      work_ready_.wait_for(lock, wait, [&] { return stopping_; });
+      if (stopping_) break;
+    }
     std::shared_ptr<Series> series = std::move(queue_.front());
     queue_.pop_front();
     series->queued = false;

@@ -5,9 +5,9 @@
 //   events->Record(certificate, kube::EventType::kWarning, "IssuanceFailed", "Issue",
 //                  "the HSM refused the PIN for token \"ca\"");
 //
-// Record() only queues: one worker thread writes the Events, so a slow or unreachable API server
-// never blocks the caller. Write failures are logged (spdlog), never returned; when the queue is
-// full the occurrence is dropped with a log line.
+// Record() only queues: one worker thread writes the Events, at most `qps` per second, so a slow
+// or unreachable API server never blocks the caller. Write failures are logged (spdlog), never
+// returned; when the queue is full the occurrence is dropped with a log line.
 //
 // Repeats become a series, as client-go's tools/events does: the same (regarding object, type,
 // reason, action, note) within `series_window` (6 minutes) of its last occurrence does not create
@@ -37,6 +37,7 @@
 #include <unordered_map>
 
 #include "certwright/kube/client.h"
+#include "certwright/kube/rate_limit.h"
 #include "certwright/signer/clock.h"
 #include "certwright/signer/random.h"
 
@@ -50,6 +51,12 @@ struct EventRecorderOptions {
   std::size_t queue_capacity = 256;               // distinct Events waiting to be written
   std::chrono::seconds series_window{6 * 60};     // repeats within this extend the series
   std::size_t max_series = 4096;                  // remembered Events (for series); then forgotten
+  // Writes per second, and how many may go at once after a quiet spell (kubelet's eventRecordQPS
+  // and eventBurst, 50 and 100, are the controller's defaults). qps <= 0: as fast as the server
+  // answers. A burst of issuances then leaves the API server to the status writes that matter,
+  // and its Events follow at this rate (or are dropped, counted, once the queue is full).
+  double qps = 0;
+  int burst = 0;
 };
 
 class EventRecorder {
@@ -90,6 +97,7 @@ class EventRecorder {
   const std::string reporting_controller_;
   const std::string reporting_instance_;
   const EventRecorderOptions options_;
+  TokenBucket rate_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
