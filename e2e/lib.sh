@@ -344,6 +344,37 @@ offline_ca() {
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>"$WORK/openssl.err" || abort "openssl root $2: $(cat "$WORK/openssl.err")"
 }
 
+# aged_ca PATH SUBJECT MINUTES: like offline_ca, a root made MINUTES ago (notBefore in the past;
+# `openssl ca -selfsign -startdate`, as OpenSSL 3.0's req has no notBefore option), valid 30 days.
+aged_ca() {
+  local dir=$WORK/aged-ca-${1##*/}
+  mkdir -p "$dir"
+  : >"$dir/index.txt"
+  echo 01 >"$dir/serial"
+  cat >"$dir/ca.cnf" <<EOF
+[ca]
+default_ca = aged
+[aged]
+database = $dir/index.txt
+new_certs_dir = $dir
+serial = $dir/serial
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+[ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+EOF
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$dir/req.csr" \
+    -subj "$2" 2>"$WORK/openssl.err" &&
+    openssl ca -batch -notext -config "$dir/ca.cnf" -selfsign -keyfile "$1.key" -in "$dir/req.csr" -out "$1.crt" \
+      -extensions ext -startdate "$(date -u -d "-$3 minutes" +%Y%m%d%H%M%SZ)" \
+      -enddate "$(date -u -d "+30 days" +%Y%m%d%H%M%SZ)" >>"$WORK/openssl.err" 2>&1 ||
+    abort "openssl root $2 from $3 minutes ago: $(cat "$WORK/openssl.err")"
+}
+
 # cluster_object RESOURCE/NAME: delete this cluster-scoped object at exit.
 cluster_object() { CLUSTER_OBJECTS+=("$1"); }
 

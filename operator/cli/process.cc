@@ -7,6 +7,7 @@
 
 #include <iostream>
 
+#include "certwright/api/meta.h"
 #include "certwright/kube/config.h"
 #include "certwright/signer/random.h"
 #include "cli/commands.h"
@@ -79,17 +80,6 @@ std::string Identity() {
   return std::string(host) + "_" + suffix;
 }
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 std::optional<std::string> ConfigureLoggingFlags(const Flags& flags) {
   const std::string level = flags.Get("log-level").value_or("info");
   const auto spd_level = spdlog::level::from_str(level);
@@ -138,7 +128,7 @@ std::optional<std::string> ParseIssuanceFlags(const Flags& flags, issuance::Cust
     custody.kubernetes_signers_issuer = *ref;
   }
   if (auto modules = flags.Get("issuer-pkcs11-modules")) {
-    custody.pkcs11_modules = SplitList(*modules);
+    custody.pkcs11_modules = api::SplitList(*modules);
     for (const auto& m : *custody.pkcs11_modules) {
       if (m.empty() || m.front() != '/') return "--issuer-pkcs11-modules: \"" + m + "\" is not an absolute path";
     }
@@ -147,7 +137,7 @@ std::optional<std::string> ParseIssuanceFlags(const Flags& flags, issuance::Cust
   if (ambient != "true" && ambient != "false") return "--issuer-ambient-credentials must be true or false";
   custody.ambient_credentials = ambient == "true";
   if (auto endpoints = flags.Get("issuer-kms-endpoints")) {
-    custody.kms_endpoints = SplitList(*endpoints);
+    custody.kms_endpoints = api::SplitList(*endpoints);
     for (const auto& e : custody.kms_endpoints) {
       if (e.rfind("https://", 0) != 0 && e.rfind("http://", 0) != 0) {
         return "--issuer-kms-endpoints: \"" + e + "\" is not an http or https URL";

@@ -50,8 +50,6 @@ Result<std::shared_ptr<kube::Client>> ConnectToCluster(const Flags& flags,
 // "<hostname>_<8 hex>": a Lease holder's and an Event reporter's name.
 std::string Identity();
 
-// "a,b,,c" -> {"a", "b", "c"}.
-std::vector<std::string> SplitList(const std::string& text);
 
 // --log-level and --log-format. The usage error's text, or nullopt.
 std::optional<std::string> ConfigureLoggingFlags(const Flags& flags);

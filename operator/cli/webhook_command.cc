@@ -186,7 +186,7 @@ int RunWebhook(const std::vector<std::string>& args) {
   serving_options.ns = ns;
   serving_options.secret_name = flags->Get("tls-secret").value_or("certwright-webhook-tls");
   serving_options.dns_names = webhook::ServiceDnsNames(flags->Get("service-name").value_or("certwright-webhook"), ns);
-  serving_options.ip_addresses = SplitList(flags->Get("serving-ip-addresses").value_or(""));
+  serving_options.ip_addresses = api::SplitList(flags->Get("serving-ip-addresses").value_or(""));
   serving_options.validating_configuration = flags->Get("validating-webhook-configuration").value_or("");
   serving_options.mutating_configuration = flags->Get("mutating-webhook-configuration").value_or("");
   serving_options.serving_duration = *serving_duration;

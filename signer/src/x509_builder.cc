@@ -564,6 +564,7 @@ Result<CertificateAuthority> CertificateAuthority::Create(std::shared_ptr<Signin
   }
   CertificateAuthority out;
   const Clock& clock = options.clock ? *options.clock : SystemClock::Instance();
+  out.not_before_ = ToTimePoint(X509_get0_notBefore(ca));
   out.not_after_ = ToTimePoint(X509_get0_notAfter(ca));
   if (out.not_after_ <= clock.Now()) {
     return InvalidArgument(who + " expired at " + FormatTime(out.not_after_));
@@ -627,7 +628,7 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const CertificateTemplate&
                 &subject_key,
                 X509_get_subject_name(chain_.front().get()),
                 &key_id_,
-                ToTimePoint(X509_get0_notBefore(chain_.front().get())),
+                not_before_,
                 not_after_,
                 key_.get(),
                 DefaultScheme(key_->spec(), options_.rsa_pss),

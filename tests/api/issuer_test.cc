@@ -50,6 +50,23 @@ struct Row {
   const char* message;
 };
 
+TEST(IssuerSpec, ReadsPodCertificates) {
+  auto defaults = ParseIssuerSpec(Json::parse(R"({"ca": {"secretName": "c"}})"));
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message();
+  EXPECT_EQ(defaults->pod_certificates.trust_domain, "cluster.local");
+  EXPECT_EQ(defaults->pod_certificates.backdate, std::chrono::minutes(1));
+  EXPECT_FALSE(defaults->pod_certificates.refresh_before);
+  auto set = ParseIssuerSpec(Json::parse(R"({"ca": {"secretName": "c"}, "podCertificates":
+      {"trustDomain": "prod.example.org", "backdate": "4m", "refreshBefore": "50m"}})"));
+  ASSERT_TRUE(set.ok()) << set.error().message();
+  EXPECT_EQ(set->pod_certificates.trust_domain, "prod.example.org");
+  EXPECT_EQ(set->pod_certificates.backdate, std::chrono::minutes(4));
+  EXPECT_EQ(set->pod_certificates.refresh_before, std::chrono::minutes(50));
+  auto none = ParseIssuerSpec(Json::parse(R"({"ca": {"secretName": "c"}, "podCertificates": {"backdate": "0s"}})"));
+  ASSERT_TRUE(none.ok()) << none.error().message();
+  EXPECT_EQ(none->pod_certificates.backdate, std::chrono::seconds(0));
+}
+
 class IssuerSpecRejects : public ::testing::TestWithParam<Row> {};
 
 TEST_P(IssuerSpecRejects, WithTheCrdMessage) {
@@ -100,7 +117,17 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"awsKMS": {"keyID": "k", "region": "r", "endpoint": "ftp://x", "caSecretRef": {"name": "c"}}})",
             "spec.awsKMS.endpoint: endpoint must be an http or https URL"},
         Row{"MinAboveMax", R"({"selfSigned": {}, "minDuration": "48h", "maxDuration": "24h"})",
-            "spec.minDuration: minDuration must not be longer than maxDuration"}),
+            "spec.minDuration: minDuration must not be longer than maxDuration"},
+        Row{"TrustDomain", R"({"selfSigned": {}, "podCertificates": {"trustDomain": "Example.org"}})",
+            "spec.podCertificates.trustDomain: \"Example.org\" is not a SPIFFE trust domain: 1-255 lower-case "
+            "letters, digits, '.', '-' or '_'"},
+        Row{"Backdate", R"({"selfSigned": {}, "podCertificates": {"backdate": "5m"}})",
+            "spec.podCertificates.backdate: backdate must be at most 4m (the API accepts a notBefore at most 5 "
+            "minutes from its clock)"},
+        Row{"BackdateSyntax", R"({"selfSigned": {}, "podCertificates": {"backdate": "a minute"}})",
+            "spec.podCertificates.backdate: duration \"a minute\" is invalid: expected a number before \"a minute\""},
+        Row{"RefreshBefore", R"({"selfSigned": {}, "podCertificates": {"refreshBefore": "5m"}})",
+            "spec.podCertificates.refreshBefore: refreshBefore must be at least 10m"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

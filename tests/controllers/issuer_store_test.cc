@@ -86,6 +86,13 @@ TEST(SecretData, Base64RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(Base64Decode("a!c="), std::nullopt);
 }
 
+TEST(Lists, CommaSeparatedItemsAreTrimmedAndEmptyOnesDropped) {
+  EXPECT_EQ(api::SplitList(" a, b,,c \t"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(api::SplitList("/usr/lib/softhsm/libsofthsm2.so"), (std::vector<std::string>{"/usr/lib/softhsm/libsofthsm2.so"}));
+  EXPECT_TRUE(api::SplitList("").empty());
+  EXPECT_TRUE(api::SplitList(" , ,").empty());
+}
+
 
 TEST(SecretCache, KeepsTheSerialSoStatusSurvivesALostStatusWrite) {
   kube::Json secret = {

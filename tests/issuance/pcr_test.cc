@@ -169,12 +169,15 @@ TEST(PodCertificateRequest, TemplateIsThePodsIdentity) {
   auto key = testing::GenerateTestKey(KeySpec::EcdsaP256());
   Request r = std::get<Request>(Read(Pcr(key.get())));
   r.dns_names = {"web.team-a.svc"};
-  auto tmpl = TemplateFor(r, "example.org");
+  api::PodCertificatesSpec spec;
+  spec.trust_domain = "example.org";
+  auto tmpl = TemplateFor(r, spec);
   EXPECT_EQ(tmpl.uris, (std::vector<std::string>{"spiffe://example.org/ns/team-a/sa/web"}));
   EXPECT_EQ(tmpl.dns_names, r.dns_names);
   EXPECT_TRUE(tmpl.subject.attributes().empty());
   EXPECT_FALSE(tmpl.is_ca);
   // The lifetime from notBefore (backdated) is the maximum asked.
+  EXPECT_EQ(tmpl.backdate, 60s) << "step-ca's default";
   EXPECT_EQ(tmpl.duration + tmpl.backdate, 86400s);
   auto issue = IssuanceRequestFor(r, nullptr, tmpl);
   EXPECT_EQ(issue.door, Door::kPodCertificateRequest);
@@ -182,7 +185,21 @@ TEST(PodCertificateRequest, TemplateIsThePodsIdentity) {
   EXPECT_EQ(issue.requester.user, "system:serviceaccount:team-a:web");
   ASSERT_TRUE(issue.requester.service_account);
   EXPECT_EQ(issue.requester.service_account->second, "web");
-  EXPECT_EQ(*issue.duration_floor + kBackdate, kMinLifetime);
+  EXPECT_EQ(*issue.duration_floor + tmpl.backdate, kMinLifetime);
+  // The issuer's backdate: still the maximum lifetime, from an earlier notBefore.
+  spec.backdate = 4min;
+  tmpl = TemplateFor(r, spec);
+  EXPECT_EQ(tmpl.backdate, 4min);
+  EXPECT_EQ(tmpl.duration + tmpl.backdate, 86400s);
+  EXPECT_EQ(*IssuanceRequestFor(r, nullptr, tmpl).duration_floor + 4min, kMinLifetime);
+  // A CA made 90 s ago: the certificate cannot start before it, so it is backdated 90 s only, and
+  // still lives the whole maximum from its notBefore.
+  const auto now = std::chrono::system_clock::now();
+  tmpl = TemplateFor(r, spec, now - 90s, now);
+  EXPECT_EQ(tmpl.backdate, 90s);
+  EXPECT_EQ(tmpl.duration + tmpl.backdate, 86400s);
+  EXPECT_EQ(TemplateFor(r, spec, now - 1h, now).backdate, 4min) << "an older CA leaves room";
+  EXPECT_EQ(TemplateFor(r, spec, now + 5s, now).backdate, 0s) << "a CA from a clock ahead";
 }
 
 TEST(PodCertificateRequest, StatusSaysWhenToRefreshWithinTheApisBounds) {
@@ -192,14 +209,26 @@ TEST(PodCertificateRequest, StatusSaysWhenToRefreshWithinTheApisBounds) {
   const auto t0 = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   issued.not_before = t0;
   issued.not_after = t0 + 24h;
-  Json status = IssuedStatus(issued, t0, 3);
+  const api::PodCertificatesSpec defaults;
+  Json status = IssuedStatus(issued, defaults, t0, 3);
   EXPECT_EQ(status["beginRefreshAt"], api::FormatTime(t0 + 16h));
   EXPECT_EQ(status["notAfter"], api::FormatTime(t0 + 24h));
   EXPECT_EQ(status["conditions"][0]["type"], "Issued");
   EXPECT_EQ(status["conditions"][0]["observedGeneration"], 3);
   // One hour: two thirds is 40 minutes, within [10m, 50m].
   issued.not_after = t0 + 1h;
-  EXPECT_EQ(IssuedStatus(issued, t0, 1)["beginRefreshAt"], api::FormatTime(t0 + 40min));
+  EXPECT_EQ(IssuedStatus(issued, defaults, t0, 1)["beginRefreshAt"], api::FormatTime(t0 + 40min));
+  // refreshBefore counts back from notAfter, and stays within the API's bounds.
+  api::PodCertificatesSpec early;
+  early.refresh_before = 50min;
+  EXPECT_EQ(IssuedStatus(issued, early, t0, 1)["beginRefreshAt"], api::FormatTime(t0 + 10min));
+  early.refresh_before = 2h;
+  EXPECT_EQ(IssuedStatus(issued, early, t0, 1)["beginRefreshAt"], api::FormatTime(t0 + 10min))
+      << "never before notBefore + 10m";
+  early.refresh_before = 15min;
+  issued.not_after = t0 + 24h;
+  EXPECT_EQ(IssuedStatus(issued, early, t0, 1)["beginRefreshAt"], api::FormatTime(t0 + 23h + 45min));
+  issued.not_after = t0 + 1h;
 
   Request r;
   r.max_expiration = 86400s;

@@ -891,6 +891,14 @@ TEST_F(PodMutateTest, RefusesWhatCannotWorkNamingTheAnnotation) {
             "metadata.annotations[certwright.dev/containers]: the pod has no container \"db\"");
   EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}, {"certwright.dev/mount-path", "rel"}}))),
             "metadata.annotations[certwright.dev/mount-path]: \"rel\" must be an absolute path without ':' or '..'");
+  for (const char* path : {"/etc/..", "/../etc", "/a/../b", ".."}) {
+    EXPECT_EQ(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}, {"certwright.dev/mount-path", path}}))),
+              "metadata.annotations[certwright.dev/mount-path]: \"" + std::string(path) +
+                  "\" must be an absolute path without ':' or '..'");
+  }
+  EXPECT_TRUE(Response(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"}, {"certwright.dev/mount-path", "/etc/..d"}})))
+                  .value("allowed", false))
+      << "'..d' is a name, not '..'";
   EXPECT_NE(Message(MutatePod(Pod({{"certwright.dev/issuer", "Issuer/web-ca"},
                                    {"certwright.dev/dns-names", "web.team-a.svc"}})))
                 .find("need a CertificatePolicy that selects ServiceAccount team-a/default"),

@@ -85,8 +85,14 @@ Verdict PodIdentity(const Review& r, const AdmissionContext& context) {
   }
   const std::string mount_text = Annotation(pod, "certwright.dev/mount-path");
   const std::string mount_path = mount_text.empty() ? kDefaultMountPath : mount_text;
-  if (mount_path.front() != '/' || mount_path.find(':') != std::string::npos ||
-      mount_path.find("/../") != std::string::npos || mount_path.size() > 1024) {
+  // ".." as any element ("/a/../b", "/a/.."), as the API server's volumeMounts validation.
+  bool dot_dot = false;
+  for (size_t start = 0; start <= mount_path.size() && !dot_dot;) {
+    const size_t end = std::min(mount_path.find('/', start), mount_path.size());
+    dot_dot = mount_path.compare(start, end - start, "..") == 0;
+    start = end + 1;
+  }
+  if (mount_path.front() != '/' || mount_path.find(':') != std::string::npos || dot_dot || mount_path.size() > 1024) {
     return Verdict::Invalid("metadata.annotations[certwright.dev/mount-path]: " + Quote(mount_path) +
                             " must be an absolute path without ':' or '..'");
   }
@@ -95,7 +101,7 @@ Verdict PodIdentity(const Review& r, const AdmissionContext& context) {
   if (containers == nullptr || !containers->is_array()) return Verdict::Allow();  // the API server says what is wrong
   std::vector<size_t> chosen;
   if (const std::string text = Annotation(pod, "certwright.dev/containers"); !text.empty()) {
-    for (const std::string& wanted : pcr::SplitList(text)) {
+    for (const std::string& wanted : api::SplitList(text)) {
       size_t i = 0;
       while (i < containers->size() && api::StringAt((*containers)[i], "name") != wanted) ++i;
       if (i == containers->size()) {
@@ -107,7 +113,7 @@ Verdict PodIdentity(const Review& r, const AdmissionContext& context) {
   } else {
     for (size_t i = 0; i < containers->size(); ++i) chosen.push_back(i);
   }
-  const std::vector<std::string> dns_names = pcr::SplitList(Annotation(pod, pcr::kDnsNamesAnnotation));
+  const std::vector<std::string> dns_names = api::SplitList(Annotation(pod, pcr::kDnsNamesAnnotation));
 
   // Whether this pod's ServiceAccount may have a certificate from the issuer, as the signer will
   // judge its PodCertificateRequest.
@@ -125,7 +131,7 @@ Verdict PodIdentity(const Review& r, const AdmissionContext& context) {
     request.subject_key.spec = *key;
     request.dns_names = dns_names;
     auto issue = pcr::IssuanceRequestFor(request, issuer.handle,
-                                         pcr::TemplateFor(request, issuer.handle->spec.pod_certificates.trust_domain));
+                                         pcr::TemplateFor(request, issuer.handle->spec.pod_certificates));
     signer::policy::PolicyDecision decision;
     auto decided = context.issuance->Decide(issue, &decision);
     if (!decided.ok()) {

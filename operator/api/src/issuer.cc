@@ -163,6 +163,16 @@ Result<IssuerSpec> ParseIssuerSpec(const Json& json) {
                                            "\" is not a SPIFFE trust domain: 1-255 lower-case letters, digits, "
                                            "'.', '-' or '_'");
     }
+    CW_ASSIGN_OR_RETURN(auto backdate, internal::DurationField(pc, "backdate", std::chrono::seconds(0), "0s"));
+    if (backdate) {
+      if (*backdate > kMaxPodCertificateBackdate) {
+        return pc.Invalid("backdate", "backdate must be at most 4m (the API accepts a notBefore at most 5 minutes "
+                                      "from its clock)");
+      }
+      spec.pod_certificates.backdate = *backdate;
+    }
+    CW_ASSIGN_OR_RETURN(spec.pod_certificates.refresh_before,
+                        internal::DurationField(pc, "refreshBefore", std::chrono::minutes(10), "10m"));
   }
   return spec;
 }

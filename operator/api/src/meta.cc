@@ -115,6 +115,21 @@ long long GenerationOf(const Json& object) {
   return it != m.end() && it->is_number_integer() ? it->get<long long>() : 0;
 }
 
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return out;
+}
+
 std::string KeyOf(const Json& object) {
   const Json& m = object.at("metadata");
   const std::string ns = StringAt(m, "namespace");

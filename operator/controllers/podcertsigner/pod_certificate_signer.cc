@@ -299,7 +299,7 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
 
   // Signed through the one door: custody, CertificatePolicy, lifetime limits, signature, audit.
   const issuance::IssuanceRequest issue =
-      pcr::IssuanceRequestFor(request, issuer, pcr::TemplateFor(request, issuer->spec.pod_certificates.trust_domain));
+      pcr::IssuanceRequestFor(request, issuer, pcr::TemplateFor(request, issuer->spec.pod_certificates, issuer->ca->not_before(), now));
   // DNS names are never the pod's to claim: only a CertificatePolicy selecting the request and
   // allowing them grants them.
   if (!request.dns_names.empty()) {
@@ -324,7 +324,7 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
   // Only a CertificatePolicy's maxDuration under an hour gets here (the issuer's own limits were
   // checked before signing).
   if (auto refusal = pcr::CheckIssued(request, issued)) return refuse(std::move(*refusal), &request);
-  CW_RETURN_IF_ERROR(Answer(pcr_object, pcr::IssuedStatus(issued, now, generation), &request, nullptr,
+  CW_RETURN_IF_ERROR(Answer(pcr_object, pcr::IssuedStatus(issued, issuer->spec.pod_certificates, now, generation), &request, nullptr,
                             "Signed by " + what + " for " + pcr::SpiffeId(issuer->spec.pod_certificates.trust_domain, request) +
                                 ": serial " + issued.serial_hex + ", valid until " + api::FormatTime(issued.not_after)));
   return kube::ReconcileResult::Done();

@@ -175,40 +175,31 @@ std::variant<Request, Refusal> Read(const kube::Json& pcr) {
                        std::string(kDnsNamesAnnotation) + ")");
       }
       if (!v.is_string()) return Invalid("spec.unverifiedUserAnnotations[" + k + "]: must be a string");
-      r.dns_names = SplitList(v.get<std::string>());
+      r.dns_names = api::SplitList(v.get<std::string>());
     }
   }
   return r;
-}
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    std::string item = text.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(std::move(item));
-    start = comma + 1;
-  }
-  return out;
 }
 
 std::string SpiffeId(const std::string& trust_domain, const Request& request) {
   return "spiffe://" + trust_domain + "/ns/" + request.ns + "/sa/" + request.service_account;
 }
 
-signer::CertificateTemplate TemplateFor(const Request& request, const std::string& trust_domain) {
+signer::CertificateTemplate TemplateFor(const Request& request, const api::PodCertificatesSpec& spec,
+                                        std::optional<std::chrono::system_clock::time_point> ca_not_before,
+                                        std::chrono::system_clock::time_point now) {
   signer::CertificateTemplate tmpl;
-  tmpl.uris = {SpiffeId(trust_domain, request)};
+  tmpl.uris = {SpiffeId(spec.trust_domain, request)};
   tmpl.dns_names = request.dns_names;
   // The usage names are known ones: ParseUsages cannot fail on them.
   tmpl.usages = *signer::ParseUsages({"digital signature", "key encipherment", "server auth", "client auth"});
-  tmpl.backdate = kBackdate;
+  tmpl.backdate = spec.backdate;
+  if (ca_not_before) {
+    const auto room = std::chrono::floor<std::chrono::seconds>(now - *ca_not_before);
+    tmpl.backdate = std::clamp(room, std::chrono::seconds(0), spec.backdate);
+  }
   // The lifetime (from notBefore) is the duration plus the backdate: keep it within the maximum.
-  tmpl.duration = request.max_expiration - kBackdate;
+  tmpl.duration = request.max_expiration - tmpl.backdate;
   return tmpl;
 }
 
@@ -223,8 +214,8 @@ IssuanceRequest IssuanceRequestFor(const Request& request, std::shared_ptr<const
                                         {"system:serviceaccounts", "system:serviceaccounts:" + request.ns});
   issue.issuer = std::move(issuer);
   issue.subject_key = request.subject_key;
+  issue.duration_floor = kMinLifetime - tmpl.backdate;
   issue.tmpl = std::move(tmpl);
-  issue.duration_floor = kMinLifetime - kBackdate;
   issue.audit_details = {{"signerName", request.signer_name},
                          {"pod", request.ns + "/" + request.pod_name},
                          {"podUID", request.pod_uid},
@@ -250,14 +241,15 @@ std::optional<signer::KeySpec> KeySpecOfType(std::string_view key_type) {
 
 std::optional<Refusal> CheckIssuerLifetime(const IssuerHandle& issuer, std::chrono::system_clock::time_point now) {
   using std::chrono::seconds;
-  if (issuer.spec.max_duration && *issuer.spec.max_duration + kBackdate < kMinLifetime) {
+  const auto backdate = issuer.spec.pod_certificates.backdate;
+  if (issuer.spec.max_duration && *issuer.spec.max_duration + backdate < kMinLifetime) {
     return Refusal{"Failed", "LifetimeTooShort",
                    issuer.Describe() + " signs for at most " + std::to_string(issuer.spec.max_duration->count()) +
                        " s (maxDuration), and pod certificates must live at least 3600 s"};
   }
   if (issuer.ca) {
     const auto left = std::chrono::duration_cast<seconds>(issuer.ca->not_after() - now);
-    if (left + kBackdate < kMinLifetime) {
+    if (left + backdate < kMinLifetime) {
       return Refusal{"Failed", "LifetimeTooShort",
                      issuer.Describe() + "'s CA certificate expires in " + std::to_string(left.count()) +
                          " s, and pod certificates must live at least 3600 s"};
@@ -282,10 +274,11 @@ std::optional<Refusal> CheckIssued(const Request& request, const signer::IssuedC
   return std::nullopt;
 }
 
-kube::Json IssuedStatus(const signer::IssuedCertificate& issued, std::chrono::system_clock::time_point now,
-                        long long generation) {
+kube::Json IssuedStatus(const signer::IssuedCertificate& issued, const api::PodCertificatesSpec& spec,
+                        std::chrono::system_clock::time_point now, long long generation) {
   using std::chrono::minutes;
-  auto refresh = issued.not_before + (issued.not_after - issued.not_before) * 2 / 3;
+  auto refresh = spec.refresh_before ? issued.not_after - *spec.refresh_before
+                                     : issued.not_before + (issued.not_after - issued.not_before) * 2 / 3;
   refresh = std::clamp(refresh, issued.not_before + minutes(10), issued.not_after - minutes(10));
   const std::string when = api::FormatTime(now);
   return {{"certificateChain", issued.chain_pem},

@@ -181,6 +181,7 @@ class CertificateAuthority {
   X509* certificate() const { return chain_.front().get(); }
   const std::vector<ossl::X509Ptr>& chain() const { return chain_; }
   SigningKey& key() const { return *key_; }
+  std::chrono::system_clock::time_point not_before() const { return not_before_; }
   std::chrono::system_clock::time_point not_after() const { return not_after_; }
 
  private:
@@ -192,7 +193,7 @@ class CertificateAuthority {
   ossl::Bytes key_id_;            // the CA's SKI, for AKI
   std::string chain_tail_pem_;    // intermediates appended after the leaf
   std::string ca_pem_;
-  std::chrono::system_clock::time_point not_after_;
+  std::chrono::system_clock::time_point not_before_, not_after_;
   std::optional<long> path_length_;  // the CA's own pathLenConstraint
 };
 

@@ -46,7 +46,17 @@ struct AwsKmsIssuerSpec {
 struct PodCertificatesSpec {
   // The SPIFFE trust domain of the pods' identities: spiffe://<trust domain>/ns/<ns>/sa/<sa>.
   std::string trust_domain = "cluster.local";
+  // How long before signing the certificates start (notBefore), for clocks a little behind. The
+  // API wants notBefore within 5 minutes of its clock: 0..4m, default 1m (step-ca's backdate).
+  std::chrono::seconds backdate{60};
+  // How long before notAfter kubelet is told to fetch the next one (beginRefreshAt). Unset: at two
+  // thirds of the lifetime. Always within the API's [notBefore + 10m, notAfter - 10m].
+  std::optional<std::chrono::seconds> refresh_before;
 };
+
+// The longest spec.podCertificates.backdate: the API refuses a notBefore more than 5 minutes from
+// its own clock, and a minute is left for the clocks to differ.
+inline constexpr std::chrono::seconds kMaxPodCertificateBackdate{240};
 
 // Whether `name` is a SPIFFE trust domain name: 1-255 of [a-z0-9._-] (the SPIFFE ID spec, §2.1).
 bool IsTrustDomain(std::string_view name);

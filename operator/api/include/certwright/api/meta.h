@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "certwright/kube/client.h"
 #include "certwright/kube/resource.h"
@@ -88,5 +89,9 @@ std::string StringAt(const Json& object, std::string_view key);
 long long GenerationOf(const Json& object);
 // "namespace/name" (or "name" for cluster-scoped objects).
 std::string KeyOf(const Json& object);
+
+// A comma-separated list (an annotation's value, a flag's): " a, b,,c " -> {"a", "b", "c"}, each
+// item trimmed of blanks, empty items dropped.
+std::vector<std::string> SplitList(const std::string& text);
 
 }  // namespace certwright::api

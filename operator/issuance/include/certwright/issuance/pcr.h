@@ -4,12 +4,12 @@
 // gets.
 //
 //   auto request = issuance::pcr::Read(pcr);           // or a Refusal (Denied/Failed, reason, message)
-//   auto tmpl = issuance::pcr::TemplateFor(request, trust_domain);
+//   auto tmpl = issuance::pcr::TemplateFor(request, handle->spec.pod_certificates);
 //   auto issue = issuance::pcr::IssuanceRequestFor(request, handle, std::move(tmpl));
 //   auto refusal = issuance::pcr::CheckIssuerLifetime(*handle, now);   // before signing
 //   service.Issue(issue);
 //   refusal = issuance::pcr::CheckIssued(request, issued);   // a policy's maxDuration, after
-//   status = issuance::pcr::IssuedStatus(issued, now);
+//   status = issuance::pcr::IssuedStatus(issued, handle->spec.pod_certificates, now, generation);
 #pragma once
 
 #include <chrono>
@@ -35,9 +35,6 @@ inline constexpr const char* kDnsNamesAnnotation = "certwright.dev/dns-names";
 // (default 86400, 3600..7862400).
 inline constexpr std::chrono::seconds kMinLifetime{3600};
 inline constexpr std::chrono::seconds kDefaultMaxExpiration{86400};
-// The certificate starts this much before it is signed (clocks a little behind still accept it);
-// its lifetime counts from there.
-inline constexpr std::chrono::seconds kBackdate{60};
 
 // What kubelet asked for, read from the object (the key from stubPKCS10Request, or v1beta1's
 // pkixPublicKey with its proofOfPossession over the pod's UID).
@@ -67,16 +64,20 @@ inline constexpr const char* kSupportedKeyTypes = "RSA3072, RSA4096, ECDSAP256, 
 
 std::variant<Request, Refusal> Read(const kube::Json& pcr);
 
-// An annotation's list: comma-separated, each item trimmed of blanks, empty items dropped.
-std::vector<std::string> SplitList(const std::string& text);
 
 // The pod's identity: "spiffe://<trust domain>/ns/<namespace>/sa/<service account>".
 std::string SpiffeId(const std::string& trust_domain, const Request& request);
 
 // An end-entity template: no subject, the SPIFFE ID as the one URI SAN, the DNS names asked for,
-// digital signature (+ key encipherment for RSA), server and client auth, the longest lifetime the
-// request allows (the issuance service shortens it to the issuer's and policies' limits).
-signer::CertificateTemplate TemplateFor(const Request& request, const std::string& trust_domain);
+// digital signature (+ key encipherment for RSA), server and client auth, starting the issuer's
+// backdate before it is signed, the longest lifetime the request allows counted from there (the
+// issuance service shortens it to the issuer's and policies' limits). A certificate never starts
+// before its CA (`ca_not_before`, the signer's floor), so a CA younger than the backdate gets a
+// shorter backdate: otherwise the lifetime from notBefore would fall short of what was asked.
+signer::CertificateTemplate TemplateFor(
+    const Request& request, const api::PodCertificatesSpec& spec,
+    std::optional<std::chrono::system_clock::time_point> ca_not_before = std::nullopt,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // Door PodCertificateRequest; requester: the pod's ServiceAccount (so CertificatePolicies select
 // by serviceAccounts), namespace: the pod's; the one-hour floor.
@@ -99,10 +100,11 @@ std::optional<Refusal> CheckIssuerLifetime(const IssuerHandle& issuer, std::chro
 // maxDuration or the CA's end below an hour); nullopt when it can be written.
 std::optional<Refusal> CheckIssued(const Request& request, const signer::IssuedCertificate& issued);
 
-// The status of an issued request: the chain, notBefore/notAfter of the leaf, beginRefreshAt at two
-// thirds of the lifetime (within the API's [notBefore + 10m, notAfter - 10m]), Issued=True.
-kube::Json IssuedStatus(const signer::IssuedCertificate& issued, std::chrono::system_clock::time_point now,
-                        long long generation);
+// The status of an issued request: the chain, notBefore/notAfter of the leaf, beginRefreshAt
+// refreshBefore before notAfter, or at two thirds of the lifetime (always within the API's
+// [notBefore + 10m, notAfter - 10m]), Issued=True.
+kube::Json IssuedStatus(const signer::IssuedCertificate& issued, const api::PodCertificatesSpec& spec,
+                        std::chrono::system_clock::time_point now, long long generation);
 // The status of a refused request: only the condition.
 kube::Json RefusedStatus(const Refusal& refusal, std::chrono::system_clock::time_point now, long long generation);
 
