@@ -84,6 +84,13 @@ PodCertificateSigner::PodCertificateSigner(ControllerContext ctx, std::shared_pt
   if (ctx_.metrics) worker_options.queue.metrics = ctx_.metrics->WorkQueue("podcertsigner");
   worker_ = std::make_unique<kube::Controller>(
       "podcertsigner", [this](const std::string& key) { return Reconcile(key); }, std::move(worker_options));
+  // The API writes on a pool of their own, so a slow HSM or KMS does not hold up the writes of
+  // what is signed, and a slow API server does not hold up the signing.
+  kube::ControllerOptions writer_options;
+  writer_options.workers = 4;
+  if (ctx_.metrics) writer_options.queue.metrics = ctx_.metrics->WorkQueue("podcertwriter");
+  writers_ = std::make_unique<kube::Controller>(
+      "podcertwriter", [this](const std::string& key) { return WriteAnswer(key); }, std::move(writer_options));
   pcrs_->OnChange([this](const std::string& key) { worker_->Enqueue(key); });
   kube::ControllerOptions bundle_options;
   bundle_options.workers = 1;
@@ -159,6 +166,7 @@ PodCertificateSigner::~PodCertificateSigner() { Stop(); }
 void PodCertificateSigner::StartInformers() { pcrs_->Start(); }
 bool PodCertificateSigner::WaitForSync(std::chrono::milliseconds timeout) { return pcrs_->WaitForSync(timeout); }
 void PodCertificateSigner::StartWorkers() {
+  writers_->Start();
   worker_->Start();
   bundles_->Start();
   // Issuers already Ready before this leader started: their bundles too.
@@ -166,37 +174,91 @@ void PodCertificateSigner::StartWorkers() {
 }
 void PodCertificateSigner::Stop() {
   worker_->Stop();
+  writers_->Stop();
   bundles_->Stop();
   pcrs_->Stop();
 }
 
-Status PodCertificateSigner::Answer(const kube::Json& object, kube::Json status, const pcr::Request* request,
-                                    const pcr::Refusal* refusal, const std::string& event_message) {
-  kube::Json updated = object;
-  updated["status"] = std::move(status);
+void PodCertificateSigner::Answer(const kube::Json& object, kube::Json status, const pcr::Request* request,
+                                  const pcr::Refusal* refusal, const std::string& event_message) {
+  const kube::Json spec = object.value("spec", kube::Json::object());
+  PendingAnswer answer;
+  answer.uid = api::StringAt(object["metadata"], "uid");
+  answer.status = std::move(status);
+  if (refusal != nullptr) answer.refusal = *refusal;
+  answer.event_message = event_message;
+  answer.pod_name = request ? request->pod_name : api::StringAt(spec, "podName");
+  answer.pod_uid = request ? request->pod_uid : api::StringAt(spec, "podUID");
+  answer.service_account = request ? request->service_account : "";
   const std::string key = api::KeyOf(object);
-  auto written = ctx_.client->UpdateStatus(resource_, api::StringAt(object["metadata"], "namespace"), updated);
+  {
+    std::lock_guard lock(answered_mutex_);
+    answer.sequence = ++next_sequence_;
+    pending_[key] = std::move(answer);
+  }
+  writers_->Enqueue(key);
+}
+
+Result<kube::ReconcileResult> PodCertificateSigner::WriteAnswer(const std::string& key) {
+  PendingAnswer answer;
+  {
+    std::lock_guard lock(answered_mutex_);
+    auto it = pending_.find(key);
+    if (it == pending_.end()) return kube::ReconcileResult::Done();
+    answer = it->second;
+  }
+  auto forget = [&] {
+    std::lock_guard lock(answered_mutex_);
+    auto it = pending_.find(key);
+    if (it != pending_.end() && it->second.sequence == answer.sequence) pending_.erase(it);
+  };
+  // The request as the cache has it now (its resourceVersion for the write): gone, made again or
+  // answered meanwhile, the answer is not written.
+  auto current = pcrs_->Get(key);
+  if (current == nullptr || api::StringAt((*current)["metadata"], "uid") != answer.uid ||
+      !pcr::Answer(*current).empty()) {
+    forget();
+    return kube::ReconcileResult::Done();
+  }
+  const kube::Json& object = *current;
+  kube::Json updated = object;
+  updated["status"] = answer.status;
+  const std::string ns = api::StringAt(object["metadata"], "namespace");
+  auto written = ctx_.client->UpdateStatus(resource_, ns, updated);
+  if (!written.ok() && written.error().kind() == ErrorKind::kInvalidArgument && !answer.refusal) {
+    // The API refuses the issued status (its validation of the chain and times): the request
+    // fails with the API's words rather than being retried for ever.
+    pcr::Refusal refusal{"Failed", "SigningFailed", "the API server refused the issued status: " +
+                                                        written.error().message()};
+    const long long generation = object["metadata"].value("generation", 1LL);
+    Answer(object, pcr::RefusedStatus(refusal, ctx_.clock->Now(), generation), nullptr, &refusal, "");
+    return kube::ReconcileResult::Done();
+  }
+  // Retried by the writers' queue with back-off (a 409 with the next cached version); the
+  // signature is never made again.
   if (!written.ok()) return std::move(written).error().WithContext("answering PodCertificateRequest " + key);
   {
     std::lock_guard lock(answered_mutex_);
-    answered_[key] = api::StringAt(object["metadata"], "uid");
+    answered_[key] = answer.uid;
   }
+  forget();
+  const pcr::Refusal* refusal = answer.refusal ? &*answer.refusal : nullptr;
   if (refusal != nullptr) {
     spdlog::warn("PodCertificateRequest {}: {} {}: {}", key, refusal->condition, refusal->reason, refusal->message);
   }
   // The Event goes to the pod, where its owner looks (kubectl describe pod).
   const kube::Json spec = object.value("spec", kube::Json::object());
-  const std::string pod_name = request ? request->pod_name : api::StringAt(spec, "podName");
-  const std::string pod_uid = request ? request->pod_uid : api::StringAt(spec, "podUID");
+  const std::string& pod_name = answer.pod_name;
+  const std::string& pod_uid = answer.pod_uid;
   if (ctx_.events && !pod_name.empty()) {
     const kube::Json pod = {{"apiVersion", "v1"},
                             {"kind", "Pod"},
                             {"metadata",
                              {{"name", pod_name},
-                              {"namespace", api::StringAt(object["metadata"], "namespace")},
+                              {"namespace", ns},
                               {"uid", pod_uid}}}};
     if (refusal == nullptr) {
-      ctx_.events->Record(pod, kube::EventType::kNormal, "PodCertificateIssued", "Sign", event_message);
+      ctx_.events->Record(pod, kube::EventType::kNormal, "PodCertificateIssued", "Sign", answer.event_message);
     } else {
       ctx_.events->Record(pod, kube::EventType::kWarning, "PodCertificate" + refusal->condition, "Sign",
                           refusal->reason + ": " + refusal->message);
@@ -207,19 +269,19 @@ Status PodCertificateSigner::Answer(const kube::Json& object, kube::Json status,
     if (refusal->reason != "PolicyDenied" && refusal->reason != "SigningFailed") {
       issuance::IssuanceRequest refused;
       refused.door = issuance::Door::kPodCertificateRequest;
-      refused.ns = api::StringAt(object["metadata"], "namespace");
+      refused.ns = ns;
       refused.name = pod_name;
       refused.object = "PodCertificateRequest " + key;
-      if (request != nullptr) {
-        refused.requester = issuance::Requester::FromUser(
-            "system:serviceaccount:" + request->ns + ":" + request->service_account, {});
+      if (!answer.service_account.empty()) {
+        refused.requester =
+            issuance::Requester::FromUser("system:serviceaccount:" + ns + ":" + answer.service_account, {});
       }
       refused.audit_details = {{"signerName", api::StringAt(spec, "signerName")}, {"reason", refusal->reason}};
       ctx_.issuance->AuditRefused(refused, refusal->condition == "Denied" ? PolicyDenied(refusal->message)
                                                                           : InvalidArgument(refusal->message));
     }
   }
-  return Ok();
+  return kube::ReconcileResult::Done();
 }
 
 Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string& key) {
@@ -227,6 +289,7 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
   if (object == nullptr) {
     std::lock_guard lock(answered_mutex_);
     answered_.erase(key);
+    pending_.erase(key);
     return kube::ReconcileResult::Done();
   }
   const kube::Json& pcr_object = *object;
@@ -238,15 +301,19 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
     // Answered by us already, and the cache has not caught up: writing again would only lose the
     // write to a 409.
     std::lock_guard lock(answered_mutex_);
+    const std::string uid = api::StringAt(pcr_object["metadata"], "uid");
     auto it = answered_.find(key);
-    if (it != answered_.end() && it->second == api::StringAt(pcr_object["metadata"], "uid")) {
+    if (it != answered_.end() && it->second == uid) {
       return kube::ReconcileResult::RequeueAfter(std::chrono::seconds(1));
     }
+    // Decided (and signed) already, its write still with the writers: never sign twice.
+    auto pending = pending_.find(key);
+    if (pending != pending_.end() && pending->second.uid == uid) return kube::ReconcileResult::Done();
   }
   const auto now = ctx_.clock->Now();
   const long long generation = pcr_object["metadata"].value("generation", 1LL);
   auto refuse = [&](pcr::Refusal refusal, const pcr::Request* request) -> Result<kube::ReconcileResult> {
-    CW_RETURN_IF_ERROR(Answer(pcr_object, pcr::RefusedStatus(refusal, now, generation), request, &refusal, ""));
+    Answer(pcr_object, pcr::RefusedStatus(refusal, now, generation), request, &refusal, "");
     return kube::ReconcileResult::Done();
   };
 
@@ -324,9 +391,9 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
   // Only a CertificatePolicy's maxDuration under an hour gets here (the issuer's own limits were
   // checked before signing).
   if (auto refusal = pcr::CheckIssued(request, issued)) return refuse(std::move(*refusal), &request);
-  CW_RETURN_IF_ERROR(Answer(pcr_object, pcr::IssuedStatus(issued, issuer->spec.pod_certificates, now, generation), &request, nullptr,
-                            "Signed by " + what + " for " + pcr::SpiffeId(issuer->spec.pod_certificates.trust_domain, request) +
-                                ": serial " + issued.serial_hex + ", valid until " + api::FormatTime(issued.not_after)));
+  Answer(pcr_object, pcr::IssuedStatus(issued, issuer->spec.pod_certificates, now, generation), &request, nullptr,
+         "Signed by " + what + " for " + pcr::SpiffeId(issuer->spec.pod_certificates.trust_domain, request) +
+             ": serial " + issued.serial_hex + ", valid until " + api::FormatTime(issued.not_after));
   return kube::ReconcileResult::Done();
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,7 +58,12 @@ class PodCertificateSigner {
   void StartWorkers();
   void Stop();
 
+  // The signing pool's work: checks the request and signs it (or decides the refusal), then hands
+  // the answer to the writers. Never writes to the API itself.
   Result<kube::ReconcileResult> Reconcile(const std::string& key);
+  // The writers' work: the status write (retried until it lands, never re-signed), the Event on
+  // the pod, the audit record of a refusal made before the issuance service.
+  Result<kube::ReconcileResult> WriteAnswer(const std::string& key);
   // `store_key`: "ClusterIssuer/<name>" or "Issuer/<ns>/<name>".
   Result<kube::ReconcileResult> PublishTrustBundle(const std::string& store_key);
   // "clusterissuers.certwright.dev:root:ca" for "clusterissuers.certwright.dev/root".
@@ -67,20 +73,33 @@ class PodCertificateSigner {
  private:
   PodCertificateSigner(ControllerContext ctx, std::shared_ptr<IssuerStore> store, IssuerController& issuers,
                        kube::Resource resource);
-  // Writes the status (Issued, or the refusal), records the Event on the pod, audits refusals.
-  Status Answer(const kube::Json& pcr, kube::Json status, const issuance::pcr::Request* request,
-                const issuance::pcr::Refusal* refusal, const std::string& event_message);
+  // What a request is answered with, decided (and signed) by the signing pool, written by the
+  // writers.
+  struct PendingAnswer {
+    std::string uid;  // of the request it answers: a request made again under its name is another
+    kube::Json status;
+    std::optional<issuance::pcr::Refusal> refusal;
+    std::string event_message;
+    std::string pod_name, pod_uid, service_account;  // from the request, or its spec when unreadable
+    std::uint64_t sequence = 0;
+  };
+  // Queues the answer for the writers.
+  void Answer(const kube::Json& pcr, kube::Json status, const issuance::pcr::Request* request,
+              const issuance::pcr::Refusal* refusal, const std::string& event_message);
 
   ControllerContext ctx_;
   std::shared_ptr<IssuerStore> store_;
   IssuerController& issuers_;
   kube::Resource resource_;
   std::unique_ptr<kube::Informer> pcrs_;
-  std::unique_ptr<kube::Controller> worker_;
+  std::unique_ptr<kube::Controller> worker_;   // the signing pool
+  std::unique_ptr<kube::Controller> writers_;  // the API writes
   std::unique_ptr<kube::Controller> bundles_;
 
   std::mutex answered_mutex_;
   std::map<std::string, std::string> answered_;  // key -> uid, once its status is written
+  std::map<std::string, PendingAnswer> pending_;  // key -> decided, not written yet
+  std::uint64_t next_sequence_ = 0;
 };
 
 }  // namespace certwright::controllers
