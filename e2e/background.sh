@@ -3,12 +3,15 @@
 # of kubelet's own timers) runs in the background while the other tests run, instead of holding a
 # ctest slot, and RUN_SERIAL tests with it, for its whole length.
 #
-#   e2e/background.sh start DIR NAME COMMAND [ARGS...]   start it; exits at once
+#   e2e/background.sh start DIR NAME COMMAND [ARGS...]   start it; back once it is set up
 #   e2e/background.sh wait DIR NAME                      wait for it; its output, then its status
 #
 # tests/CMakeLists.txt registers both as ctest tests: `start` sets up a fixture that `wait`
-# requires, and `wait` has the lowest COST so ctest runs it last. `wait` fails when the scenario
-# failed, exited without a status (killed), or was never started.
+# requires, and `wait` has the lowest COST so ctest runs it last. `start` returns when the
+# scenario has created the file $E2E_BACKGROUND_READY (its setup done: the writes other tests'
+# webhooks or restarts could disturb), or fails when it exits first or takes more than
+# BACKGROUND_SETUP_TIMEOUT seconds (default 150). `wait` fails when the scenario failed, exited
+# without a status (killed), or was never started.
 set -euo pipefail
 
 usage() {
@@ -31,9 +34,20 @@ start)
   # Its own session, so ctest's end of this test does not end it, and none of ctest's pipes (ctest
   # reads a test's output until every holder closes it); the status file is written when the
   # scenario exits, whatever its status.
-  setsid bash -c '"$@" >"$0/output" 2>&1; echo $? >"$0/status"' "$dir" "$@" </dev/null >/dev/null 2>&1 &
+  E2E_BACKGROUND_READY=$dir/ready setsid bash -c '"$@" >"$0/output" 2>&1; echo $? >"$0/status"' "$dir" "$@" \
+    </dev/null >/dev/null 2>&1 &
   echo $! >"$dir/pid"
   echo "started $* in the background (pid $!); output in $dir/output"
+  deadline=$((SECONDS + ${BACKGROUND_SETUP_TIMEOUT:-150}))
+  until [[ -f $dir/ready ]]; do
+    if [[ -f $dir/status ]] || ((SECONDS >= deadline)); then
+      cat "$dir/output" 2>/dev/null || true
+      echo "FAIL the background scenario did not finish its setup (exited, or more than ${BACKGROUND_SETUP_TIMEOUT:-150} s)"
+      exit 1
+    fi
+    sleep 1
+  done
+  echo "its setup is done after $SECONDS s; it goes on in the background"
   ;;
 wait)
   (($# == 0)) || usage

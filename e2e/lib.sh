@@ -346,10 +346,19 @@ offline_ca() {
 
 # aged_ca PATH SUBJECT MINUTES: like offline_ca, a root made MINUTES ago (notBefore in the past;
 # `openssl ca -selfsign -startdate`, as OpenSSL 3.0's req has no notBefore option), valid 30 days.
+# aged_sign ROOT CSR OUT MINUTES: that root signs CSR as an issuing CA (pathlen 0, AKI), valid from
+# MINUTES ago for 20 days (a bootstrap: CSR issuer's certificate, made "earlier").
+_aged_openssl_ca() {
+  local dir=$WORK/aged-ca-${1##*/} minutes=$2 days=$3
+  shift 3
+  openssl ca -batch -notext -config "$dir/ca.cnf" -startdate "$(date -u -d "-$minutes minutes" +%Y%m%d%H%M%SZ)" \
+    -enddate "$(date -u -d "+$days days" +%Y%m%d%H%M%SZ)" "$@" >>"$WORK/openssl.err" 2>&1
+}
 aged_ca() {
   local dir=$WORK/aged-ca-${1##*/}
   mkdir -p "$dir"
   : >"$dir/index.txt"
+  echo 'unique_subject = no' >"$dir/index.txt.attr"
   echo 01 >"$dir/serial"
   cat >"$dir/ca.cnf" <<EOF
 [ca]
@@ -362,17 +371,25 @@ default_md = sha256
 policy = any
 [any]
 commonName = supplied
-[ext]
+organizationName = optional
+[root]
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
+[issuing]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 EOF
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$dir/req.csr" \
     -subj "$2" 2>"$WORK/openssl.err" &&
-    openssl ca -batch -notext -config "$dir/ca.cnf" -selfsign -keyfile "$1.key" -in "$dir/req.csr" -out "$1.crt" \
-      -extensions ext -startdate "$(date -u -d "-$3 minutes" +%Y%m%d%H%M%SZ)" \
-      -enddate "$(date -u -d "+30 days" +%Y%m%d%H%M%SZ)" >>"$WORK/openssl.err" 2>&1 ||
+    _aged_openssl_ca "$1" "$3" 30 -selfsign -keyfile "$1.key" -in "$dir/req.csr" -out "$1.crt" -extensions root ||
     abort "openssl root $2 from $3 minutes ago: $(cat "$WORK/openssl.err")"
+}
+aged_sign() {
+  _aged_openssl_ca "$1" "$4" 20 -cert "$1.crt" -keyfile "$1.key" -in "$2" -out "$3" -extensions issuing ||
+    abort "openssl: the root ${1##*/} signs $2: $(cat "$WORK/openssl.err")"
 }
 
 # cluster_object RESOURCE/NAME: delete this cluster-scoped object at exit.
