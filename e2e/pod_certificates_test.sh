@@ -209,5 +209,6 @@ check "it verifies against the strict issuer's CA" openssl verify -CAfile "$WORK
 note "every request was answered once"
 answers=$(grep -c "PodCertificateRequest $NS/[^: ]*: \(Denied\|Failed\) " "$CONTROLLER_LOG" || true)
 check_eq "five refusals logged, one per refused pod" "$answers" 5
+check_contains "no Event was dropped, and the counter says so" "certwright_events_dropped_total 0" metrics
 
 finish

@@ -152,13 +152,14 @@ int RunController(const std::vector<std::string>& args) {
 
   controllers::ControllerContext ctx;
   ctx.client = *client;
+  ctx.metrics = std::make_shared<controllers::Metrics>(registry);
   // Issuance Events are one per Certificate and rarely repeat: remember fewer series than the
   // default (each holds its Event, max_series above) so 10,000 issuances do not keep 4,096 Events
-  // in memory.
+  // in memory. A dropped one is counted (certwright_events_dropped_total).
+  event_options.on_drop = [metrics = ctx.metrics] { metrics->EventDropped(); };
   ctx.events = std::make_shared<kube::EventRecorder>(*client, "certwright.dev/controller", identity, event_options);
   ctx.keys = std::make_shared<signer::KeyBackendRegistry>();
   signer::RegisterBuiltinBackends(*ctx.keys);
-  ctx.metrics = std::make_shared<controllers::Metrics>(registry);
   ctx.cluster_resource_namespace = cluster_ns;
   ctx.watch_namespace = flags->Get("namespace").value_or("");
   ctx.cluster_issuer_selector = flags->Get("cluster-issuer-selector").value_or("");

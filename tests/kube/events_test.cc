@@ -222,6 +222,8 @@ TEST_F(EventRecorderTest, RecordNeverBlocksAndDropsWhenTheQueueIsFull) {
   transport_->SetOpen(false);  // an API server that does not answer
   EventRecorderOptions options;
   options.queue_capacity = 10;
+  std::uint64_t counted = 0;
+  options.on_drop = [&] { ++counted; };
   EventRecorder recorder(client_, "certwright.dev/controller", "test", options);
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 100; ++i) {
@@ -231,6 +233,7 @@ TEST_F(EventRecorderTest, RecordNeverBlocksAndDropsWhenTheQueueIsFull) {
   // One is being written (held by the transport), ten wait, the rest are dropped.
   EXPECT_GE(recorder.dropped(), 89u);
   EXPECT_LE(recorder.dropped(), 90u);
+  EXPECT_EQ(counted, recorder.dropped()) << "each drop reaches the metric";
   transport_->SetOpen(true);
   recorder.Flush();
   EXPECT_EQ(transport_->sent().size(), 100 - recorder.dropped());

@@ -18,6 +18,7 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& issuances;
   prometheus::Family<prometheus::Histogram>& issuance_latency;
   prometheus::Family<prometheus::Counter>& signer_errors;
+  prometheus::Counter& events_dropped;
   prometheus::Family<prometheus::Gauge>& depth;
   prometheus::Family<prometheus::Counter>& adds;
   prometheus::Family<prometheus::Counter>& retries;
@@ -54,6 +55,11 @@ struct Metrics::Impl {
                           .Name("certwright_signer_errors_total")
                           .Help("Failed signatures by key backend")
                           .Register(*registry)),
+        events_dropped(prometheus::BuildCounter()
+                           .Name("certwright_events_dropped_total")
+                           .Help("Kubernetes Events not written because the recorder's queue was full")
+                           .Register(*registry)
+                           .Add({})),
         depth(prometheus::BuildGauge().Name("certwright_workqueue_depth").Help("Keys waiting").Register(*registry)),
         adds(prometheus::BuildCounter().Name("certwright_workqueue_adds_total").Help("Keys queued").Register(*registry)),
         retries(prometheus::BuildCounter()
@@ -128,6 +134,7 @@ void Metrics::ObserveIssuance(const std::string& issuer_kind, const std::string&
 }
 
 void Metrics::SignerError(const std::string& backend) { impl_->signer_errors.Add({{"backend", backend}}).Increment(); }
+void Metrics::EventDropped() { impl_->events_dropped.Increment(); }
 
 kube::WorkQueueMetrics Metrics::WorkQueue(const std::string& controller) {
   auto& depth = impl_->depth.Add({{"name", controller}});

@@ -252,6 +252,7 @@ void EventRecorder::Record(const Json& regarding_object, EventType type, std::st
   if (series->queued) return;  // the write already queued will carry this occurrence
   if (queue_.size() >= options_.queue_capacity) {
     // Dropped, but the Series remembers the occurrence: a later repeat writes the count.
+    if (options_.on_drop) options_.on_drop();
     if (dropped_++ % 100 == 0) {
       spdlog::warn("event recorder: queue full ({} events), dropping {} {} about {} ({} dropped so far)",
                    queue_.size(), EventTypeName(type), valid_reason, ObjectKey(regarding_object), dropped_);

@@ -30,6 +30,8 @@ class Metrics {
   void ObserveIssuance(const std::string& issuer_kind, const std::string& issuer_name, const std::string& backend,
                        bool ok, std::chrono::duration<double> latency);
   void SignerError(const std::string& backend);
+  // An Event dropped because the recorder's queue was full (--event-qps, --event-burst).
+  void EventDropped();
   kube::WorkQueueMetrics WorkQueue(const std::string& controller);
 
  private:

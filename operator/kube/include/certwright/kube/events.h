@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,9 @@ struct EventRecorderOptions {
   // and its Events follow at this rate (or are dropped, counted, once the queue is full).
   double qps = 0;
   int burst = 0;
+  // Called for each occurrence dropped because the queue is full (a metric's counter), with the
+  // recorder's lock held: it must not record.
+  std::function<void()> on_drop;
 };
 
 class EventRecorder {
