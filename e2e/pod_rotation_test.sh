@@ -133,5 +133,13 @@ check_contains "it carries the same SPIFFE ID" "URI:spiffe://$TD/ns/$NS/sa/defau
   openssl x509 -in "$WORK/second.crt" -noout -ext subjectAltName
 check_eq "the pod kept running through the rotation (no restart)" \
   "$(field pod/rotating '.status.containerStatuses[0].restartCount')" 0
-check "both issuances were audited" audit_has --count 2 door=PodCertificateRequest decision=issued "details.pod=$NS/rotating"
+# Each request is signed once. A kubelet restarted meanwhile (hack/lib/supervise) asks again from
+# scratch, so there may be more than the first and the rotation's (a CI run saw 3).
+issued_objects() {
+  grep '"decision":"issued"' "$CONTROLLER_LOG" | grep -F "\"pod\":\"$NS/rotating\"" |
+    grep -o '"object":"PodCertificateRequest [^"]*"' || true
+}
+issued=$(issued_objects | wc -l)
+check "every issuance was audited: the first and the rotation's at least ($issued)" test "$issued" -ge 2
+check_eq "no request was signed twice" "$(issued_objects | sort -u | wc -l)" "$issued"
 finish
