@@ -86,39 +86,21 @@ int RunController(const std::vector<std::string>& args) {
                                   kIssuanceFlags[3]},
                                  kControllerUsage, exit_code);
   if (!flags) return exit_code;
-  int workers = 4;
-  if (auto w = flags->Get("workers")) {
-    char* end = nullptr;
-    const long n = std::strtol(w->c_str(), &end, 10);
-    if (w->empty() || *end != '\0' || n < 1 || n > 64) {
-      std::cerr << "certwright: error: --workers \"" << *w << "\" must be a number from 1 to 64\n";
-      return kExitUsage;
-    }
-    workers = static_cast<int>(n);
-  }
+  auto workers = flags->GetNumber("workers", 4, 1, 64);
   // Events at kubelet's default rate (eventRecordQPS 50, eventBurst 100): a burst of issuances
   // leaves the API server to the status writes (docs/performance.md).
-  kube::EventRecorderOptions event_options;
-  event_options.max_series = 512;
-  event_options.qps = 50;
-  event_options.burst = 100;
-  for (const auto& [flag, limit] : {std::pair{"event-qps", 10000L}, std::pair{"event-burst", 10000L}}) {
-    auto value = flags->Get(flag);
-    if (!value) continue;
-    char* end = nullptr;
-    const long n = std::strtol(value->c_str(), &end, 10);
-    const long low = std::string_view(flag) == "event-qps" ? 0 : 1;
-    if (value->empty() || *end != '\0' || n < low || n > limit) {
-      std::cerr << "certwright: error: --" << flag << " \"" << *value << "\" must be a whole number from " << low
-                << " to " << limit << "\n";
+  auto event_qps = flags->GetNumber("event-qps", 50, 0, 10000);
+  auto event_burst = flags->GetNumber("event-burst", 100, 1, 10000);
+  for (const auto* number : {&workers, &event_qps, &event_burst}) {
+    if (!number->ok()) {
+      std::cerr << "certwright: error: " << number->error().message() << "\n";
       return kExitUsage;
     }
-    if (std::string_view(flag) == "event-qps") {
-      event_options.qps = static_cast<double>(n);
-    } else {
-      event_options.burst = static_cast<int>(n);
-    }
   }
+  kube::EventRecorderOptions event_options;
+  event_options.max_series = 512;
+  event_options.qps = static_cast<double>(*event_qps);
+  event_options.burst = static_cast<int>(*event_burst);
   const std::string leader_elect = flags->Get("leader-elect").value_or("true");
   if (leader_elect != "true" && leader_elect != "false") {
     std::cerr << "certwright: error: --leader-elect must be true or false\n";
@@ -163,7 +145,7 @@ int RunController(const std::vector<std::string>& args) {
   ctx.cluster_resource_namespace = cluster_ns;
   ctx.watch_namespace = flags->Get("namespace").value_or("");
   ctx.cluster_issuer_selector = flags->Get("cluster-issuer-selector").value_or("");
-  ctx.workers = workers;
+  ctx.workers = static_cast<int>(*workers);
   // Filled in below, once the IssuerController can list the ClusterIssuers' modules.
   IssuerModules cluster_modules;
   custody.cluster_issuer_modules = [&cluster_modules] { return cluster_modules.Get(); };

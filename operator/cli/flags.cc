@@ -1,5 +1,8 @@
 #include "cli/flags.h"
 
+#include <cerrno>
+#include <cstdlib>
+
 namespace certwright::cli {
 
 Result<Flags> Flags::Parse(const std::vector<std::string>& args, const std::set<std::string>& valued,
@@ -36,6 +39,19 @@ std::optional<std::string> Flags::Get(const std::string& name) const {
   auto range = values_.equal_range(name);
   if (range.first == range.second) return std::nullopt;
   return std::prev(range.second)->second;  // the last one wins, as in most CLIs
+}
+
+Result<long> Flags::GetNumber(const std::string& name, long fallback, long low, long high) const {
+  auto text = Get(name);
+  if (!text) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(text->c_str(), &end, 10);
+  if (text->empty() || *end != '\0' || errno == ERANGE || n < low || n > high) {
+    return InvalidArgument("--" + name + " \"" + *text + "\" must be a number from " + std::to_string(low) + " to " +
+                           std::to_string(high));
+  }
+  return n;
 }
 
 std::vector<std::string> Flags::GetAll(const std::string& name) const {

@@ -22,6 +22,9 @@ class Flags {
   std::vector<std::string> GetAll(const std::string& name) const;
   bool Has(const std::string& name) const;
   Result<std::string> Require(const std::string& name) const;
+  // A whole number from `low` to `high`, or `fallback` when the flag is absent; otherwise an
+  // InvalidArgument: --NAME "VALUE" must be a number from LOW to HIGH.
+  Result<long> GetNumber(const std::string& name, long fallback, long low, long high) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

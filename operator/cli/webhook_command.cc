@@ -94,15 +94,9 @@ int RunWebhook(const std::vector<std::string>& args) {
   const auto serving_duration =
       PositiveDuration(*flags, "serving-certificate-duration", std::chrono::hours(720), usage_error);
   const auto resync = PositiveDuration(*flags, "resync-interval", std::chrono::minutes(1), usage_error);
-  int threads = 2;
-  if (auto t = flags->Get("threads")) {
-    char* end = nullptr;
-    const long n = std::strtol(t->c_str(), &end, 10);
-    if (t->empty() || *end != '\0' || n < 1 || n > 64) {
-      usage_error = "--threads \"" + *t + "\" must be a number from 1 to 64";
-    }
-    threads = static_cast<int>(n);
-  }
+  auto threads_flag = flags->GetNumber("threads", 2, 1, 64);
+  if (!threads_flag.ok()) usage_error = threads_flag.error().message();
+  const int threads = threads_flag.ok() ? static_cast<int>(*threads_flag) : 0;
   if (!serving_duration || !resync || !usage_error.empty()) {
     std::cerr << "certwright: error: " << usage_error << "\n";
     return kExitUsage;

@@ -110,6 +110,8 @@ expect_fail "bad subject" 1 "--subject: unknown attribute type \"XX\"" "$CW" ca 
 # connection is tried.
 expect_fail "controller: unknown log format" 2 '--log-format "yaml" is not one of text, json' "$CW" controller --log-format yaml
 expect_fail "controller: workers out of range" 2 '--workers "0" must be a number from 1 to 64' "$CW" controller --workers 0
+expect_fail "controller: event-qps not a number" 2 '--event-qps "fast" must be a number from 0 to 10000' "$CW" controller --event-qps fast
+expect_fail "controller: event-burst out of range" 2 '--event-burst "0" must be a number from 1 to 10000' "$CW" controller --event-burst 0
 expect_fail "controller: leader-elect not a boolean" 2 "--leader-elect must be true or false" "$CW" controller --leader-elect yes
 expect_fail "controller: bad kubernetes-signers-issuer" 2 "must be ClusterIssuer/<name> or Issuer/<namespace>/<name>" \
   "$CW" controller --kubernetes-signers-issuer Issuer/only-a-name

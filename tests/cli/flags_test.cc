@@ -28,5 +28,18 @@ TEST(Flags, ErrorsNameTheFlag) {
   EXPECT_EQ(f->Require("key").error().message(), "flag --key is required");
 }
 
+TEST(Flags, NumbersAreWholeAndInRange) {
+  auto f = Flags::Parse({"--n", "7", "--bad", "7x", "--low", "0", "--huge", "99999999999999999999", "--empty="},
+                        {"n", "bad", "low", "huge", "empty"}, {});
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ(*f->GetNumber("n", 4, 1, 64), 7);
+  EXPECT_EQ(*f->GetNumber("absent", 4, 1, 64), 4) << "the default when absent";
+  EXPECT_EQ(*f->GetNumber("low", 50, 0, 10), 0) << "the low end is allowed";
+  EXPECT_EQ(f->GetNumber("bad", 4, 1, 64).error().message(), "--bad \"7x\" must be a number from 1 to 64");
+  EXPECT_EQ(f->GetNumber("low", 4, 1, 64).error().message(), "--low \"0\" must be a number from 1 to 64");
+  EXPECT_FALSE(f->GetNumber("huge", 4, 1, 64).ok()) << "overflow is not LONG_MAX";
+  EXPECT_FALSE(f->GetNumber("empty", 4, 1, 64).ok());
+}
+
 }  // namespace
 }  // namespace certwright::cli
