@@ -7,10 +7,10 @@
 #   e2e/background.sh wait DIR NAME                      wait for it; its output, then its status
 #
 # tests/CMakeLists.txt registers both as ctest tests: `start` sets up a fixture that `wait`
-# requires, and `wait` has the lowest COST so ctest runs it last. `start` returns when the
-# scenario has created the file $E2E_BACKGROUND_READY (its setup done: the writes other tests'
-# webhooks or restarts could disturb), or fails when it exits first or takes more than
-# BACKGROUND_SETUP_TIMEOUT seconds (default 150). `wait` fails when the scenario failed, exited
+# requires; hack/test runs `wait` after every other test (-FS: without the setup again). `start`
+# returns when the scenario has created the file $E2E_BACKGROUND_READY (its setup done: the writes
+# other tests' webhooks or restarts could disturb), or fails when it exits first or takes more
+# than BACKGROUND_SETUP_TIMEOUT seconds (default 150). `wait` fails when the scenario failed, exited
 # without a status (killed), or was never started.
 set -euo pipefail
 

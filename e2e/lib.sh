@@ -537,3 +537,23 @@ spec:
   - name: $2
 EOF
 }
+
+# podcert_pod NAME SIGNER KEY_TYPE [SERVICEACCOUNT] [FIELD=VALUE...]: a sleeper_pod with a
+# podCertificate volume for SIGNER mounted at /identity (credentials.pem), the FIELDs added to the
+# podCertificate source (maxExpirationSeconds=3600, userAnnotations={...}):
+#   apply < <(podcert_pod web "clusterissuers.certwright.dev/$CA" ECDSAP256)
+podcert_pod() {
+  local name=$1 signer=$2 key_type=$3 sa=${4:-default} field
+  shift 3
+  (($# > 0)) && shift
+  sleeper_pod "$name" identity "$sa"
+  cat <<EOF
+    projected:
+      sources:
+      - podCertificate:
+          signerName: $signer
+          keyType: $key_type
+          credentialBundlePath: credentials.pem
+EOF
+  for field in "$@"; do echo "          ${field%%=*}: ${field#*=}"; done
+}

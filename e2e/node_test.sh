@@ -69,17 +69,7 @@ check_contains "kubectl logs reaches the kubelet (kube-apiserver to kubelet, ser
 note "a Pod with a podCertificate volume waits for its PodCertificateRequest to be signed"
 SIGNER=clusterissuers.certwright.dev/$NS-node
 offline_ca "$WORK/ca" "/CN=e2e node test CA"
-apply < <(
-  sleeper_pod podcert identity
-  cat <<EOF
-    projected:
-      sources:
-      - podCertificate:
-          signerName: $SIGNER
-          keyType: ECDSAP256
-          credentialBundlePath: credentials.pem
-EOF
-)
+apply < <(podcert_pod podcert "$SIGNER" ECDSAP256)
 pod_created=$(date +%s%N)
 wait_for $T "kubelet asks for the pod's certificate with a PodCertificateRequest" pcr_of podcert
 PCR=$(pcr_of podcert)

@@ -86,18 +86,7 @@ check_eq "  linked to the signer" "$(kubectl get clustertrustbundle "$BUNDLE" -o
 pod_with() {
   local annotations=${5:-}
   [ -n "$annotations" ] || annotations='{}'
-  apply < <(
-    sleeper_pod "$1" identity "${4:-default}"
-    cat <<EOF
-    projected:
-      sources:
-      - podCertificate:
-          signerName: $2
-          keyType: $3
-          credentialBundlePath: credentials.pem
-          userAnnotations: $annotations
-EOF
-  )
+  apply < <(podcert_pod "$1" "$2" "$3" "${4:-default}" "userAnnotations=$annotations")
 }
 # answer POD: "<condition> <reason>" of the pod's PodCertificateRequest.
 answer() {

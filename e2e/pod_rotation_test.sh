@@ -57,18 +57,7 @@ kubectl patch clusterissuer.certwright.dev "$CA" --type=merge \
 wait_for 30 "with the signed chain the ClusterIssuer is Ready" ready "cwclusterissuer/$CA"
 
 note "a pod with a one-hour podCertificate volume"
-apply < <(
-  sleeper_pod rotating identity
-  cat <<EOF
-    projected:
-      sources:
-      - podCertificate:
-          signerName: $SIGNER
-          keyType: ECDSAP256
-          maxExpirationSeconds: 3600
-          credentialBundlePath: credentials.pem
-EOF
-)
+apply < <(podcert_pod rotating "$SIGNER" ECDSAP256 default maxExpirationSeconds=3600)
 wait_for 90 "the pod runs with its certificate" pod_phase rotating Running
 
 # mounted_leaf FILE: the leaf of the pod's mounted credential bundle, and the bundle beside it.

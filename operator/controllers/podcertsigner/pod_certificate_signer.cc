@@ -181,36 +181,40 @@ void PodCertificateSigner::Stop() {
 
 void PodCertificateSigner::Answer(const kube::Json& object, kube::Json status, const pcr::Request* request,
                                   const pcr::Refusal* refusal, const std::string& event_message) {
-  const kube::Json spec = object.value("spec", kube::Json::object());
-  PendingAnswer answer;
-  answer.uid = api::StringAt(object["metadata"], "uid");
-  answer.status = std::move(status);
-  if (refusal != nullptr) answer.refusal = *refusal;
-  answer.event_message = event_message;
-  answer.pod_name = request ? request->pod_name : api::StringAt(spec, "podName");
-  answer.pod_uid = request ? request->pod_uid : api::StringAt(spec, "podUID");
-  answer.service_account = request ? request->service_account : "";
+  auto answer = std::make_shared<PendingAnswer>();
+  answer->uid = api::StringAt(object["metadata"], "uid");
+  answer->status = std::move(status);
+  if (refusal != nullptr) answer->refusal = *refusal;
+  answer->event_message = event_message;
+  if (request != nullptr) {
+    answer->pod_name = request->pod_name;
+    answer->pod_uid = request->pod_uid;
+    answer->service_account = request->service_account;
+  } else if (auto spec = object.find("spec"); spec != object.end()) {
+    answer->pod_name = api::StringAt(*spec, "podName");
+    answer->pod_uid = api::StringAt(*spec, "podUID");
+  }
   const std::string key = api::KeyOf(object);
   {
     std::lock_guard lock(answered_mutex_);
-    answer.sequence = ++next_sequence_;
     pending_[key] = std::move(answer);
   }
   writers_->Enqueue(key);
 }
 
 Result<kube::ReconcileResult> PodCertificateSigner::WriteAnswer(const std::string& key) {
-  PendingAnswer answer;
+  std::shared_ptr<const PendingAnswer> pending;
   {
     std::lock_guard lock(answered_mutex_);
     auto it = pending_.find(key);
     if (it == pending_.end()) return kube::ReconcileResult::Done();
-    answer = it->second;
+    pending = it->second;
   }
+  const PendingAnswer& answer = *pending;
   auto forget = [&] {
     std::lock_guard lock(answered_mutex_);
     auto it = pending_.find(key);
-    if (it != pending_.end() && it->second.sequence == answer.sequence) pending_.erase(it);
+    if (it != pending_.end() && it->second == pending) pending_.erase(it);
   };
   // The request as the cache has it now (its resourceVersion for the write): gone, made again or
   // answered meanwhile, the answer is not written.
@@ -247,7 +251,6 @@ Result<kube::ReconcileResult> PodCertificateSigner::WriteAnswer(const std::strin
     spdlog::warn("PodCertificateRequest {}: {} {}: {}", key, refusal->condition, refusal->reason, refusal->message);
   }
   // The Event goes to the pod, where its owner looks (kubectl describe pod).
-  const kube::Json spec = object.value("spec", kube::Json::object());
   const std::string& pod_name = answer.pod_name;
   const std::string& pod_uid = answer.pod_uid;
   if (ctx_.events && !pod_name.empty()) {
@@ -276,7 +279,8 @@ Result<kube::ReconcileResult> PodCertificateSigner::WriteAnswer(const std::strin
         refused.requester =
             issuance::Requester::FromUser("system:serviceaccount:" + ns + ":" + answer.service_account, {});
       }
-      refused.audit_details = {{"signerName", api::StringAt(spec, "signerName")}, {"reason", refusal->reason}};
+      refused.audit_details = {{"signerName", api::StringAt(object.value("spec", kube::Json::object()), "signerName")},
+                               {"reason", refusal->reason}};
       ctx_.issuance->AuditRefused(refused, refusal->condition == "Denied" ? PolicyDenied(refusal->message)
                                                                           : InvalidArgument(refusal->message));
     }
@@ -308,7 +312,7 @@ Result<kube::ReconcileResult> PodCertificateSigner::Reconcile(const std::string&
     }
     // Decided (and signed) already, its write still with the writers: never sign twice.
     auto pending = pending_.find(key);
-    if (pending != pending_.end() && pending->second.uid == uid) return kube::ReconcileResult::Done();
+    if (pending != pending_.end() && pending->second->uid == uid) return kube::ReconcileResult::Done();
   }
   const auto now = ctx_.clock->Now();
   const long long generation = pcr_object["metadata"].value("generation", 1LL);

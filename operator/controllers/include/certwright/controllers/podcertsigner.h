@@ -20,7 +20,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,7 +80,6 @@ class PodCertificateSigner {
     std::optional<issuance::pcr::Refusal> refusal;
     std::string event_message;
     std::string pod_name, pod_uid, service_account;  // from the request, or its spec when unreadable
-    std::uint64_t sequence = 0;
   };
   // Queues the answer for the writers.
   void Answer(const kube::Json& pcr, kube::Json status, const issuance::pcr::Request* request,
@@ -98,8 +96,9 @@ class PodCertificateSigner {
 
   std::mutex answered_mutex_;
   std::map<std::string, std::string> answered_;  // key -> uid, once its status is written
-  std::map<std::string, PendingAnswer> pending_;  // key -> decided, not written yet
-  std::uint64_t next_sequence_ = 0;
+  // key -> decided, not written yet. Shared, not copied: the writer holds it across the write and
+  // forgets it only if it is still the one in the map.
+  std::map<std::string, std::shared_ptr<const PendingAnswer>> pending_;
 };
 
 }  // namespace certwright::controllers
