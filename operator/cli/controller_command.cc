@@ -20,6 +20,7 @@
 #include "certwright/controllers/issuers.h"
 #include "certwright/controllers/metrics.h"
 #include "certwright/controllers/secrets.h"
+#include "certwright/controllers/trust.h"
 #include "certwright/kube/config.h"
 #include "certwright/kube/leader_election.h"
 #include "certwright/server/health_server.h"
@@ -39,6 +40,8 @@ const std::string kControllerUsage =
     "\n"
     "Runs the Certificate, Issuer and ClusterIssuer controllers, and signs CertificateSigningRequests\n"
     "for the signer names clusterissuers.certwright.dev/<name> and issuers.certwright.dev/<ns>.<name>.\n"
+    "Distributes trust: TrustBundles, and CA injection into webhook configurations, CRDs and APIServices\n"
+    "annotated certwright.dev/inject-ca-from[-issuer] (--trust false turns both off).\n"
     "\n"
     "flags:\n"
     "  --kubeconfig PATH                  kubeconfig (default: $KUBECONFIG, else in-cluster config)\n"
@@ -53,6 +56,7 @@ const std::string kControllerUsage =
     "  --workers N                        Certificate reconcile workers (default 4)\n"
     "  --event-qps N                      Kubernetes Events written per second, 0: unlimited (default 50)\n"
     "  --event-burst N                    Events written at once after a quiet spell (default 100)\n"
+    "  --trust true|false                 run the TrustBundle controller and the CA injector (default true)\n"
     ) + kIssuanceFlagsUsage + std::string(
     "  --log-level LEVEL                  debug, info, warn, error (default info)\n"
     "  --log-format text|json             one JSON object per line with json (default text)\n");
@@ -82,7 +86,7 @@ int RunController(const std::vector<std::string>& args) {
   auto flags = ParseCommandFlags(args,
                                  {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
                                   "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
-                                  "cluster-issuer-selector", "event-qps", "event-burst", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
+                                  "cluster-issuer-selector", "event-qps", "event-burst", "trust", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
                                   kIssuanceFlags[3]},
                                  kControllerUsage, exit_code);
   if (!flags) return exit_code;
@@ -102,9 +106,12 @@ int RunController(const std::vector<std::string>& args) {
   event_options.qps = static_cast<double>(*event_qps);
   event_options.burst = static_cast<int>(*event_burst);
   const std::string leader_elect = flags->Get("leader-elect").value_or("true");
-  if (leader_elect != "true" && leader_elect != "false") {
-    std::cerr << "certwright: error: --leader-elect must be true or false\n";
-    return kExitUsage;
+  const std::string trust = flags->Get("trust").value_or("true");
+  for (const auto& [name, value] : {std::pair{"leader-elect", leader_elect}, std::pair{"trust", trust}}) {
+    if (value != "true" && value != "false") {
+      std::cerr << "certwright: error: --" << name << " must be true or false\n";
+      return kExitUsage;
+    }
   }
   issuance::CustodyRules custody;
   if (auto error = ParseIssuanceFlags(*flags, custody)) {
@@ -168,6 +175,13 @@ int RunController(const std::vector<std::string>& args) {
     spdlog::warn("pod certificates are off: {}", created.error().message());
   }
 
+  std::unique_ptr<controllers::TrustBundleController> bundles;
+  std::unique_ptr<controllers::CaInjector> injector;
+  if (trust == "true") {
+    bundles = std::make_unique<controllers::TrustBundleController>(ctx, store);
+    injector = std::make_unique<controllers::CaInjector>(ctx, store, *secrets);
+  }
+
   std::atomic<bool> synced{false};
   std::atomic<bool> leading{leader_elect == "false"};
   auto health = server::HealthServer::Start({
@@ -186,10 +200,13 @@ int RunController(const std::vector<std::string>& args) {
   certificates.StartInformers();
   csr_signer.StartInformers();
   if (pod_signer) pod_signer->StartInformers();
+  if (bundles) bundles->StartInformers();
+  if (injector) injector->StartInformers();
   const auto sync_timeout = std::chrono::minutes(5);
   if (!secrets->WaitForSync(sync_timeout) || !policies.WaitForSync(sync_timeout) || !issuers.WaitForSync(sync_timeout) ||
       !certificates.WaitForSync(sync_timeout) || !csr_signer.WaitForSync(sync_timeout) ||
-      (pod_signer && !pod_signer->WaitForSync(sync_timeout))) {
+      (pod_signer && !pod_signer->WaitForSync(sync_timeout)) || (bundles && !bundles->WaitForSync(sync_timeout)) ||
+      (injector && !injector->WaitForSync(sync_timeout))) {
     std::cerr << "certwright: error: caches did not sync within 5 minutes; is the API server reachable and are "
                  "the CRDs installed (kubectl apply -f crds/)?\n";
     return kExitFailure;
@@ -215,6 +232,8 @@ int RunController(const std::vector<std::string>& args) {
     certificates.StartWorkers();
     csr_signer.StartWorkers();
     if (pod_signer) pod_signer->StartWorkers();
+    if (bundles) bundles->StartWorkers();
+    if (injector) injector->StartWorkers();
   };
   std::unique_ptr<kube::LeaderElector> elector;
   if (leader_elect == "true") {
@@ -250,6 +269,8 @@ int RunController(const std::vector<std::string>& args) {
   stopping = true;
   trimming = false;
   trimmer.join();
+  if (injector) injector->Stop();
+  if (bundles) bundles->Stop();
   if (pod_signer) pod_signer->Stop();
   csr_signer.Stop();
   certificates.Stop();

@@ -9,6 +9,7 @@
 
 #include "certwright/api/meta.h"
 #include "certwright/kube/config.h"
+#include "certwright/signer/ossl.h"
 #include "certwright/signer/random.h"
 #include "cli/commands.h"
 #include "cli/logging.h"
@@ -70,13 +71,7 @@ std::string Identity() {
   gethostname(host, sizeof host - 1);
   uint8_t random[4] = {};
   std::string suffix;
-  static const char* hex = "0123456789abcdef";
-  if (SystemRandom::Instance().Fill(random).ok()) {
-    for (auto b : random) {
-      suffix += hex[b >> 4];
-      suffix += hex[b & 15];
-    }
-  }
+  if (SystemRandom::Instance().Fill(random).ok()) suffix = ossl::Hex(ossl::Bytes(std::begin(random), std::end(random)));
   return std::string(host) + "_" + suffix;
 }
 

@@ -140,20 +140,7 @@ Result<CompiledSelector> CompileSelector(const PolicySelector& s) {
   CW_ASSIGN_OR_RETURN(c.namespace_names,
                       CompileList(s.namespace_names, "selector.namespaces.names", Pattern::Syntax::kText, false));
   c.match_labels = s.namespace_match_labels;
-  for (size_t i = 0; i < s.namespace_match_expressions.size(); ++i) {
-    const auto& e = s.namespace_match_expressions[i];
-    const std::string field = Indexed("selector.namespaces.matchExpressions", i);
-    if (e.key.empty()) return FieldError(field + ".key", "is required");
-    if (e.op == "In" || e.op == "NotIn") {
-      if (e.values.empty()) return FieldError(field + ".values", "values must be set when operator is In or NotIn");
-    } else if (e.op == "Exists" || e.op == "DoesNotExist") {
-      if (!e.values.empty()) {
-        return FieldError(field + ".values", "values must be empty when operator is Exists or DoesNotExist");
-      }
-    } else {
-      return FieldError(field + ".operator", "must be In, NotIn, Exists or DoesNotExist (got " + Quote(e.op) + ")");
-    }
-  }
+  CW_RETURN_IF_ERROR(CheckLabelRequirements(s.namespace_match_expressions, "selector.namespaces.matchExpressions"));
   c.match_expressions = s.namespace_match_expressions;
   c.has_namespace_part = !s.namespace_names.empty() || !s.namespace_match_labels.empty() ||
                          !s.namespace_match_expressions.empty();
@@ -281,20 +268,7 @@ bool AnyMatches(const std::vector<Pattern>& patterns, std::string_view s) {
 }
 
 bool LabelsMatch(const CompiledSelector& s, const std::map<std::string, std::string>& labels) {
-  for (const auto& [k, v] : s.match_labels) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  for (const auto& e : s.match_expressions) {
-    auto it = labels.find(e.key);
-    const bool found = it != labels.end();
-    const bool in = found && std::find(e.values.begin(), e.values.end(), it->second) != e.values.end();
-    if (e.op == "In" && !in) return false;
-    if (e.op == "NotIn" && in) return false;
-    if (e.op == "Exists" && !found) return false;
-    if (e.op == "DoesNotExist" && found) return false;
-  }
-  return true;
+  return policy::LabelsMatch(s.match_labels, s.match_expressions, labels);
 }
 
 bool Selects(const CompiledPolicy& p, const PolicyRequest& r) {
@@ -778,6 +752,43 @@ PolicyDecision PolicySet::Evaluate(const PolicyRequest& r, bool policy_required)
     message += CheckAllowed(*p, s, true).message;
   }
   return Deny(std::move(d), "", nullptr, std::move(message));
+}
+
+bool LabelsMatch(const std::map<std::string, std::string>& match_labels,
+                 const std::vector<LabelSelectorRequirement>& match_expressions,
+                 const std::map<std::string, std::string>& labels) {
+  for (const auto& [k, v] : match_labels) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  for (const auto& e : match_expressions) {
+    auto it = labels.find(e.key);
+    const bool found = it != labels.end();
+    const bool in = found && std::find(e.values.begin(), e.values.end(), it->second) != e.values.end();
+    if (e.op == "In" && !in) return false;
+    if (e.op == "NotIn" && in) return false;
+    if (e.op == "Exists" && !found) return false;
+    if (e.op == "DoesNotExist" && found) return false;
+  }
+  return true;
+}
+
+Status CheckLabelRequirements(const std::vector<LabelSelectorRequirement>& match_expressions, std::string_view field) {
+  for (size_t i = 0; i < match_expressions.size(); ++i) {
+    const auto& e = match_expressions[i];
+    const std::string at = Indexed(field, i);
+    if (e.key.empty()) return FieldError(at + ".key", "is required");
+    if (e.op == "In" || e.op == "NotIn") {
+      if (e.values.empty()) return FieldError(at + ".values", "values must be set when operator is In or NotIn");
+    } else if (e.op == "Exists" || e.op == "DoesNotExist") {
+      if (!e.values.empty()) {
+        return FieldError(at + ".values", "values must be empty when operator is Exists or DoesNotExist");
+      }
+    } else {
+      return FieldError(at + ".operator", "must be In, NotIn, Exists or DoesNotExist (got " + Quote(e.op) + ")");
+    }
+  }
+  return Ok();
 }
 
 }  // namespace certwright::signer::policy

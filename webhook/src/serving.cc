@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "certwright/api/meta.h"
+#include "certwright/kube/ca_bundle.h"
 #include "certwright/signer/key.h"
 #include "certwright/signer/pem.h"
 #include "certwright/signer/secret.h"
@@ -444,48 +445,20 @@ Status ServingCertificates::SyncSecret(Pair& out) {
 Status ServingCertificates::SyncConfiguration(const kube::Resource& resource, const std::string& name,
                                               const std::string& bundle_b64) {
   const std::string where = resource.kind + " " + name;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto got = client_->Get(resource, "", name);
-    if (!got.ok()) {
-      if (got.error().kind() != ErrorKind::kNotFound) return std::move(got).error().WithContext("reading " + where);
-      // Not installed yet (or deleted): not fatal, the next pass looks again.
-      if (std::find(missing_configurations_.begin(), missing_configurations_.end(), where) ==
-          missing_configurations_.end()) {
-        spdlog::warn("webhook serving certificate: {} does not exist; caBundle is written when it does", where);
-        missing_configurations_.push_back(where);
-      }
-      return Ok();
+  auto changed = kube::PatchCaBundles(*client_, resource, name, bundle_b64);
+  if (!changed.ok()) {
+    if (changed.error().kind() != ErrorKind::kNotFound) return std::move(changed).error();
+    // Not installed yet (or deleted): not fatal, the next pass looks again.
+    if (std::find(missing_configurations_.begin(), missing_configurations_.end(), where) ==
+        missing_configurations_.end()) {
+      spdlog::warn("webhook serving certificate: {} does not exist; caBundle is written when it does", where);
+      missing_configurations_.push_back(where);
     }
-    std::erase(missing_configurations_, where);
-    const kube::Json& webhooks = (*got).contains("webhooks") ? (*got)["webhooks"] : kube::Json();
-    // RFC 6902: the test makes the patch fail if the list changed since the read (indices).
-    kube::Json patch = kube::Json::array();
-    patch.push_back({{"op", "test"},
-                     {"path", "/metadata/resourceVersion"},
-                     {"value", api::StringAt((*got)["metadata"], "resourceVersion")}});
-    if (webhooks.is_array()) {
-      for (size_t i = 0; i < webhooks.size(); ++i) {
-        const kube::Json& w = webhooks[i];
-        if (!w.is_object() || !w.contains("clientConfig") || !w["clientConfig"].is_object()) continue;
-        if (api::StringAt(w["clientConfig"], "caBundle") == bundle_b64) continue;
-        patch.push_back({{"op", "add"},
-                         {"path", "/webhooks/" + std::to_string(i) + "/clientConfig/caBundle"},
-                         {"value", bundle_b64}});
-      }
-    }
-    if (patch.size() == 1) return Ok();
-    auto patched = client_->Patch(resource, "", name, kube::PatchType::kJson, patch);
-    if (patched.ok()) {
-      spdlog::info("webhook serving certificate: {}: caBundle written into {} webhook(s)", where, patch.size() - 1);
-      return Ok();
-    }
-    // A failed test op is 422; a concurrent write 409. Both: read again.
-    const ErrorKind kind = patched.error().kind();
-    if (kind != ErrorKind::kConflict && kind != ErrorKind::kInvalidArgument) {
-      return std::move(patched).error().WithContext("patching caBundle of " + where);
-    }
+    return Ok();
   }
-  return Conflict(where + ": changed by someone else while caBundle was written; retried at the next pass");
+  std::erase(missing_configurations_, where);
+  if (*changed > 0) spdlog::info("webhook serving certificate: {}: caBundle written into {} webhook(s)", where, *changed);
+  return Ok();
 }
 
 std::string ServingCertificates::ca_pem() const {

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "certwright/signer/duration.h"
+#include "certwright/signer/ossl.h"
 #include "fields.h"
 
 namespace certwright::api {
@@ -213,17 +214,8 @@ std::string SpecHash(const CertificateSpec& spec) {
       {"isCA", spec.is_ca},
       {"issuer", {spec.issuer_ref.kind, spec.issuer_ref.name}},
   };
-  const std::string text = canonical.dump();
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < 16; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  // The first 16 bytes of the SHA-256, in hex.
+  return ossl::Sha256Hex(canonical.dump()).substr(0, 32);
 }
 
 }  // namespace certwright::api

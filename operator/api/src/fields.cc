@@ -86,4 +86,19 @@ bool IsDnsSubdomain(std::string_view name) {
   return !name.empty() && name.size() <= 253 && std::regex_match(name.begin(), name.end(), re);
 }
 
+std::string Indexed(std::string_view field, size_t i) { return std::string(field) + "[" + std::to_string(i) + "]"; }
+
+Status ParseLabelSelector(const Fields& f, std::map<std::string, std::string>& match_labels,
+                          std::vector<signer::policy::LabelSelectorRequirement>& match_expressions) {
+  CW_ASSIGN_OR_RETURN(match_labels, f.StringMap("matchLabels"));
+  return ForEachObject(f, "matchExpressions", [&](const Fields& e) -> Status {
+    signer::policy::LabelSelectorRequirement r;
+    CW_ASSIGN_OR_RETURN(r.key, e.RequiredString("key"));
+    CW_ASSIGN_OR_RETURN(r.op, e.RequiredString("operator"));
+    CW_ASSIGN_OR_RETURN(r.values, e.StringList("values"));
+    match_expressions.push_back(std::move(r));
+    return Ok();
+  });
+}
+
 }  // namespace certwright::api::internal

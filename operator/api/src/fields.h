@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "certwright/api/meta.h"
+#include "certwright/signer/policy.h"
 
 namespace certwright::api::internal {
 
@@ -42,6 +43,27 @@ class Fields {
   const Json& object_;
   std::string path_;
 };
+
+std::string Indexed(std::string_view field, size_t i);
+
+// Each item of `field` (a list) as an object; absent: none.
+template <typename Fn>
+Status ForEachObject(const Fields& f, std::string_view field, Fn fn) {
+  if (!f.Has(field)) return Ok();
+  const Json& v = f.At(field);
+  if (!v.is_array()) return f.Invalid(field, "must be a list");
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string item = Indexed(field, i);
+    if (!v[i].is_object()) return f.Invalid(item, "must be an object");
+    CW_RETURN_IF_ERROR(fn(Fields(v[i], f.PathOf(item))));
+  }
+  return Ok();
+}
+
+// matchLabels and matchExpressions of a metav1.LabelSelector at `f` (shapes only; the operators
+// are checked by signer::policy::CheckLabelRequirements).
+Status ParseLabelSelector(const Fields& f, std::map<std::string, std::string>& match_labels,
+                          std::vector<signer::policy::LabelSelectorRequirement>& match_expressions);
 
 // A Go duration ("2160h") that must be at least `minimum`; messages as the CRD's CEL rules.
 Result<std::optional<std::chrono::seconds>> DurationField(const Fields& f, std::string_view field,

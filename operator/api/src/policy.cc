@@ -7,6 +7,8 @@
 namespace certwright::api {
 
 using internal::Fields;
+using internal::ForEachObject;
+using internal::Indexed;
 namespace pol = signer::policy;
 
 std::optional<pol::Door> ParseDoor(std::string_view name) {
@@ -17,8 +19,6 @@ std::optional<pol::Door> ParseDoor(std::string_view name) {
 }
 
 namespace {
-
-std::string Indexed(std::string_view field, size_t i) { return std::string(field) + "[" + std::to_string(i) + "]"; }
 
 // A list that, when present, must not be empty: in a selector an empty list would read as
 // "nothing" but an omitted one means "everything".
@@ -33,20 +33,6 @@ Result<std::optional<std::vector<std::string>>> OptionalList(const Fields& f, st
   if (!f.Has(field)) return std::optional<std::vector<std::string>>();
   CW_ASSIGN_OR_RETURN(auto list, f.StringList(field));
   return std::optional<std::vector<std::string>>(std::move(list));
-}
-
-// Each item of `field` as an object.
-template <typename Fn>
-Status ForEachObject(const Fields& f, std::string_view field, Fn fn) {
-  if (!f.Has(field)) return Ok();
-  const Json& v = f.At(field);
-  if (!v.is_array()) return f.Invalid(field, "must be a list");
-  for (size_t i = 0; i < v.size(); ++i) {
-    const std::string item = Indexed(field, i);
-    if (!v[i].is_object()) return f.Invalid(item, "must be an object");
-    CW_RETURN_IF_ERROR(fn(Fields(v[i], f.PathOf(item))));
-  }
-  return Ok();
 }
 
 Result<pol::PolicySelector> ParseSelector(const Fields& spec) {
@@ -65,15 +51,7 @@ Result<pol::PolicySelector> ParseSelector(const Fields& spec) {
 
   CW_ASSIGN_OR_RETURN(Fields ns, f.Object("namespaces"));
   CW_ASSIGN_OR_RETURN(s.namespace_names, SelectorList(ns, "names"));
-  CW_ASSIGN_OR_RETURN(s.namespace_match_labels, ns.StringMap("matchLabels"));
-  CW_RETURN_IF_ERROR(ForEachObject(ns, "matchExpressions", [&](const Fields& e) -> Status {
-    pol::LabelSelectorRequirement r;
-    CW_ASSIGN_OR_RETURN(r.key, e.RequiredString("key"));
-    CW_ASSIGN_OR_RETURN(r.op, e.RequiredString("operator"));
-    CW_ASSIGN_OR_RETURN(r.values, e.StringList("values"));
-    s.namespace_match_expressions.push_back(std::move(r));
-    return Ok();
-  }));
+  CW_RETURN_IF_ERROR(internal::ParseLabelSelector(ns, s.namespace_match_labels, s.namespace_match_expressions));
 
   CW_ASSIGN_OR_RETURN(Fields who, f.Object("requesters"));
   CW_ASSIGN_OR_RETURN(s.users, SelectorList(who, "users"));

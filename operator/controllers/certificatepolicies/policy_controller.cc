@@ -3,6 +3,7 @@
 #include "certwright/api/policy.h"
 #include "certwright/controllers/certificatepolicies.h"
 #include "certwright/controllers/metrics.h"
+#include "certwright/controllers/secrets.h"
 
 namespace certwright::controllers {
 
@@ -22,15 +23,7 @@ CertificatePolicyController::CertificatePolicyController(ControllerContext ctx,
   policies_ = std::make_unique<kube::Informer>(ctx_.client, api::resources::kCertificatePolicies, "", options);
   // Namespaces: only their labels matter (namespace selectors).
   kube::InformerOptions ns_options;
-  ns_options.transform = [](kube::Json& o) {
-    kube::Json& meta = o["metadata"];
-    kube::Json keep = {{"metadata",
-                        {{"name", meta.value("name", "")},
-                         {"resourceVersion", meta.value("resourceVersion", "")},
-                         {"uid", meta.value("uid", "")}}}};
-    if (meta.contains("labels") && meta["labels"].is_object()) keep["metadata"]["labels"] = meta["labels"];
-    o = std::move(keep);
-  };
+  ns_options.transform = KeepOnlyNamespaceLabels;
   namespaces_ = std::make_unique<kube::Informer>(ctx_.client, kube::resources::kNamespaces, "", ns_options);
   service_->SetNamespaceLabels([informer = namespaces_.get()](const std::string& ns)
                                    -> std::optional<std::map<std::string, std::string>> {

@@ -19,6 +19,12 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Histogram>& issuance_latency;
   prometheus::Family<prometheus::Counter>& signer_errors;
   prometheus::Counter& events_dropped;
+  prometheus::Family<prometheus::Gauge>& issuer_ca_expiry;
+  prometheus::Family<prometheus::Gauge>& bundle_certificates;
+  prometheus::Family<prometheus::Gauge>& bundle_bytes;
+  prometheus::Family<prometheus::Gauge>& bundle_updated;
+  prometheus::Family<prometheus::Counter>& bundle_writes;
+  prometheus::Family<prometheus::Counter>& injections;
   prometheus::Family<prometheus::Gauge>& depth;
   prometheus::Family<prometheus::Counter>& adds;
   prometheus::Family<prometheus::Counter>& retries;
@@ -60,6 +66,30 @@ struct Metrics::Impl {
                            .Help("Kubernetes Events not written because the recorder's queue was full")
                            .Register(*registry)
                            .Add({})),
+        issuer_ca_expiry(prometheus::BuildGauge()
+                             .Name("certwright_issuer_ca_expiration_timestamp_seconds")
+                             .Help("The notAfter of a Ready issuer's CA certificate, as a Unix time")
+                             .Register(*registry)),
+        bundle_certificates(prometheus::BuildGauge()
+                                .Name("certwright_trustbundle_certificates")
+                                .Help("Certificates in a TrustBundle (after de-duplication and expiry)")
+                                .Register(*registry)),
+        bundle_bytes(prometheus::BuildGauge()
+                         .Name("certwright_trustbundle_bytes")
+                         .Help("Size of a TrustBundle's PEM")
+                         .Register(*registry)),
+        bundle_updated(prometheus::BuildGauge()
+                           .Name("certwright_trustbundle_last_update_timestamp_seconds")
+                           .Help("When a TrustBundle's content last changed, as a Unix time")
+                           .Register(*registry)),
+        bundle_writes(prometheus::BuildCounter()
+                          .Name("certwright_trustbundle_target_writes_total")
+                          .Help("ConfigMap and Secret writes for TrustBundle targets, by operation")
+                          .Register(*registry)),
+        injections(prometheus::BuildCounter()
+                       .Name("certwright_cainjector_writes_total")
+                       .Help("Objects whose caBundle fields the CA injector wrote, by kind")
+                       .Register(*registry)),
         depth(prometheus::BuildGauge().Name("certwright_workqueue_depth").Help("Keys waiting").Register(*registry)),
         adds(prometheus::BuildCounter().Name("certwright_workqueue_adds_total").Help("Keys queued").Register(*registry)),
         retries(prometheus::BuildCounter()
@@ -135,6 +165,38 @@ void Metrics::ObserveIssuance(const std::string& issuer_kind, const std::string&
 
 void Metrics::SignerError(const std::string& backend) { impl_->signer_errors.Add({{"backend", backend}}).Increment(); }
 void Metrics::EventDropped() { impl_->events_dropped.Increment(); }
+
+void Metrics::SetIssuerCaExpiry(const std::string& kind, const std::string& ns, const std::string& name,
+                                double not_after_seconds) {
+  const prometheus::Labels labels{{"issuer_kind", kind}, {"issuer_namespace", ns}, {"issuer_name", name}};
+  std::lock_guard lock(impl_->mutex);
+  if (not_after_seconds > 0) {
+    impl_->issuer_ca_expiry.Add(labels).Set(not_after_seconds);
+  } else if (impl_->issuer_ca_expiry.Has(labels)) {
+    impl_->issuer_ca_expiry.Remove(&impl_->issuer_ca_expiry.Add(labels));
+  }
+}
+
+void Metrics::SetTrustBundle(const std::string& bundle, size_t certificates, size_t pem_bytes,
+                             double last_update_seconds) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->bundle_certificates.Add({{"bundle", bundle}}).Set(static_cast<double>(certificates));
+  impl_->bundle_bytes.Add({{"bundle", bundle}}).Set(static_cast<double>(pem_bytes));
+  impl_->bundle_updated.Add({{"bundle", bundle}}).Set(last_update_seconds);
+}
+
+void Metrics::EraseTrustBundle(const std::string& bundle) {
+  std::lock_guard lock(impl_->mutex);
+  for (auto* family : {&impl_->bundle_certificates, &impl_->bundle_bytes, &impl_->bundle_updated}) {
+    if (family->Has({{"bundle", bundle}})) family->Remove(&family->Add({{"bundle", bundle}}));
+  }
+}
+
+void Metrics::TrustBundleTargetWrite(const std::string& bundle, const std::string& kind, const std::string& op) {
+  impl_->bundle_writes.Add({{"bundle", bundle}, {"kind", kind}, {"op", op}}).Increment();
+}
+
+void Metrics::CaInjected(const std::string& kind) { impl_->injections.Add({{"kind", kind}}).Increment(); }
 
 kube::WorkQueueMetrics Metrics::WorkQueue(const std::string& controller) {
   auto& depth = impl_->depth.Add({{"name", controller}});

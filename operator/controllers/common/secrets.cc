@@ -35,17 +35,14 @@ bool IsManagedSecret(const kube::Json& secret) {
   return labels.is_object() && labels.value(api::annotations::kManagedLabel, "") == "true";
 }
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+void KeepOnlyNamespaceLabels(kube::Json& o) {
+  kube::Json& meta = o["metadata"];
+  kube::Json keep = {{"metadata",
+                      {{"name", meta.value("name", "")},
+                       {"resourceVersion", meta.value("resourceVersion", "")},
+                       {"uid", meta.value("uid", "")}}}};
+  if (meta.contains("labels") && meta["labels"].is_object()) keep["metadata"]["labels"] = meta["labels"];
+  o = std::move(keep);
 }
 
 void PrepareSecretForCache(kube::Json& secret) {

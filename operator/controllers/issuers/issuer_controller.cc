@@ -196,6 +196,11 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
   const std::string store_key = StoreKeyOf(kind, key);
   auto object = informer.Get(key);
   if (object == nullptr) {
+    if (ctx_.metrics) {
+      const size_t slash = key.find('/');
+      ctx_.metrics->SetIssuerCaExpiry(kind, slash == std::string::npos ? "" : key.substr(0, slash),
+                                      slash == std::string::npos ? key : key.substr(slash + 1), 0);
+    }
     store_->Erase(store_key);
     SetReferences(store_key, {});
     SetReadyToken(store_key, "");
@@ -272,6 +277,13 @@ Result<kube::ReconcileResult> IssuerController::Reconcile(const std::string& kin
   // The store first: Certificates should not wait for a status write that may conflict.
   const bool ready = outcome.handle != nullptr;
   const auto ca_end = ready && outcome.handle->ca ? outcome.handle->ca->not_after() : now + kRecheckReady;
+  const std::string name = api::StringAt(issuer["metadata"], "name");
+  if (ctx_.metrics) {
+    const bool has_ca = ready && outcome.handle->ca;
+    ctx_.metrics->SetIssuerCaExpiry(
+        kind, ns, name,
+        has_ca ? std::chrono::duration<double>(outcome.handle->ca->not_after().time_since_epoch()).count() : 0);
+  }
   if (ready) {
     store_->SetReady(store_key, std::move(outcome.handle));
   } else {

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "certwright/signer/ossl.h"
+
 namespace certwright::kube {
 
 namespace {
@@ -184,13 +186,7 @@ std::string EventRecorder::RandomSuffix() {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.clock->Now().time_since_epoch()).count();
     for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(ns >> (8 * i));
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (uint8_t b : bytes) {
-    hex += kHex[b >> 4];
-    hex += kHex[b & 0xF];
-  }
-  return hex;
+  return ossl::Hex(ossl::Bytes(bytes.begin(), bytes.end()));
 }
 
 void EventRecorder::Record(const Json& regarding_object, EventType type, std::string_view reason,

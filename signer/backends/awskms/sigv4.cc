@@ -10,21 +10,13 @@
 #include <map>
 
 #include "certwright/signer/key_uri.h"
+#include "certwright/signer/ossl.h"
 
 namespace certwright::signer::awskms {
 
 namespace {
 
-std::string Hex(const unsigned char* data, size_t size) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out += kHex[data[i] >> 4];
-    out += kHex[data[i] & 15];
-  }
-  return out;
-}
+std::string Hex(const unsigned char* data, size_t size) { return ossl::Hex(ossl::Bytes(data, data + size)); }
 
 std::string Hmac(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "certwright/signer/ossl.h"
 #include "certwright/signer/secret.h"
 
 namespace certwright::signer::pkcs11 {
@@ -132,13 +133,7 @@ std::string Pkcs11Uri::KeyDescription() const {
   if (object) out = "object \"" + *object + "\"";
   if (id) {
     if (!out.empty()) out += " ";
-    static const char* kHex = "0123456789abcdef";
-    std::string hex;
-    for (uint8_t b : *id) {
-      hex += kHex[b >> 4];
-      hex += kHex[b & 15];
-    }
-    out += "id " + hex;
+    out += "id " + ossl::Hex(ossl::Bytes(id->begin(), id->end()));
   }
   return out;
 }

@@ -81,6 +81,10 @@ Bytes KeyIdentifier(const PublicKeyParts& parts);
 bool SamePublicKey(EVP_PKEY* a, EVP_PKEY* b);
 
 std::string HexColon(const Bytes& bytes);
+// Lower-case hex, no separators.
+std::string Hex(const Bytes& bytes);
+// Lower-case hex SHA-256 of `data`.
+std::string Sha256Hex(std::string_view data);
 // Decodes a hex constant written in the source ("300a0608..."): DER fragments of the specs.
 Bytes FromHex(std::string_view hex);
 

@@ -62,6 +62,14 @@ struct LabelSelectorRequirement {
   std::vector<std::string> values;
 };
 
+// metav1.LabelSelector semantics: every matchLabels pair and every requirement holds.
+bool LabelsMatch(const std::map<std::string, std::string>& match_labels,
+                 const std::vector<LabelSelectorRequirement>& match_expressions,
+                 const std::map<std::string, std::string>& labels);
+// Each requirement's operator and values, as the API server checks them; errors name
+// `field`[i] ("spec.target.namespaceSelector.matchExpressions[0].values: ...").
+Status CheckLabelRequirements(const std::vector<LabelSelectorRequirement>& match_expressions, std::string_view field);
+
 struct IssuerRefSelector {
   std::string name;  // glob ("*" any run of characters); "" = any
   std::string kind;  // Issuer, ClusterIssuer; "" = either

@@ -59,11 +59,8 @@
 
 namespace certwright::webhook {
 
-// admissionregistration.k8s.io/v1 (not in kube/resource.h: only the webhook writes them).
-inline const kube::Resource kValidatingWebhookConfigurations{
-    "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false};
-inline const kube::Resource kMutatingWebhookConfigurations{
-    "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false};
+using kube::resources::kMutatingWebhookConfigurations;
+using kube::resources::kValidatingWebhookConfigurations;
 
 // The Secret's data keys beyond kubernetes.io/tls's own.
 inline constexpr const char* kCaCertKey = "ca.crt";

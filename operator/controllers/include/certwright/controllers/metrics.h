@@ -4,6 +4,11 @@
 //   certwright_issuances_total{issuer_kind,issuer_name,backend,result}
 //   certwright_issuance_duration_seconds{issuer_kind,issuer_name,backend}  key + sign + Secret write
 //   certwright_signer_errors_total{backend}
+//   certwright_issuer_ca_expiration_timestamp_seconds{issuer_kind,issuer_namespace,issuer_name}  Ready CA issuers
+//   certwright_trustbundle_certificates{bundle}, certwright_trustbundle_bytes{bundle} (the PEM),
+//   certwright_trustbundle_last_update_timestamp_seconds{bundle}   when the content last changed
+//   certwright_trustbundle_target_writes_total{bundle,kind,op}     ConfigMap/Secret create/update/delete
+//   certwright_cainjector_writes_total{kind}                       objects whose caBundle was written
 //   certwright_workqueue_{depth,adds_total,retries_total,queue_duration_seconds,work_duration_seconds}{name}
 #pragma once
 
@@ -30,6 +35,13 @@ class Metrics {
   void ObserveIssuance(const std::string& issuer_kind, const std::string& issuer_name, const std::string& backend,
                        bool ok, std::chrono::duration<double> latency);
   void SignerError(const std::string& backend);
+  // not_after_seconds <= 0 removes the series (the issuer is gone or not Ready).
+  void SetIssuerCaExpiry(const std::string& kind, const std::string& ns, const std::string& name,
+                         double not_after_seconds);
+  void SetTrustBundle(const std::string& bundle, size_t certificates, size_t pem_bytes, double last_update_seconds);
+  void EraseTrustBundle(const std::string& bundle);
+  void TrustBundleTargetWrite(const std::string& bundle, const std::string& kind, const std::string& op);
+  void CaInjected(const std::string& kind);
   // An Event dropped because the recorder's queue was full (--event-qps, --event-burst).
   void EventDropped();
   kube::WorkQueueMetrics WorkQueue(const std::string& controller);

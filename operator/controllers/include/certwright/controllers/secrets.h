@@ -29,14 +29,18 @@ Result<kube::Json> ReadSecret(kube::Client& client, const std::string& ns, const
 
 bool IsManagedSecret(const kube::Json& secret);
 
-// Lower-case hex SHA-256.
-std::string Sha256Hex(std::string_view data);
+// Lower-case hex SHA-256 (one helper, in the signer library).
+using ossl::Sha256Hex;
 
 // What the Secret informer caches of a Secret: managed Secrets packed without what every write
 // repeats (ca.crt, descriptive annotations; the serial stays), other Secrets without their data.
 void PrepareSecretForCache(kube::Json& secret);
 // The shared Secret informer (all namespaces, or one).
 std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client> client, const std::string& ns);
+
+// What the namespace informers keep of a Namespace: name, uid, resourceVersion and labels (the
+// policy and trust-bundle namespace selectors read only those).
+void KeepOnlyNamespaceLabels(kube::Json& ns);
 
 // Compact cache entries. nlohmann::json spends ~100 bytes per field (a std::map node), so a
 // cached Certificate or Secret costs 3-5x its JSON text. PackForCache keeps `keep` (the few

@@ -37,6 +37,17 @@ inline const Resource kClusterTrustBundles{"certificates.k8s.io", "v1", "cluster
                                           false};
 inline const Resource kSubjectAccessReviews{"authorization.k8s.io", "v1", "subjectaccessreviews",
                                             "SubjectAccessReview", false};
+// The kinds whose clients (the API server itself) trust a CA given in a caBundle field
+// (kube/ca_bundle.h).
+inline const Resource kValidatingWebhookConfigurations{"admissionregistration.k8s.io", "v1",
+                                                       "validatingwebhookconfigurations",
+                                                       "ValidatingWebhookConfiguration", false};
+inline const Resource kMutatingWebhookConfigurations{"admissionregistration.k8s.io", "v1",
+                                                     "mutatingwebhookconfigurations", "MutatingWebhookConfiguration",
+                                                     false};
+inline const Resource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                                                 "CustomResourceDefinition", false};
+inline const Resource kApiServices{"apiregistration.k8s.io", "v1", "apiservices", "APIService", false};
 }  // namespace resources
 
 }  // namespace certwright::kube
