@@ -209,7 +209,9 @@ check_contains() {
   shift 2
   if ! "$@" >"$WORK/check.out" 2>&1; then
     fail "$name: exit $?: $(head -c 2000 "$WORK/check.out")"
-  elif ! tr -s ' \t' ' ' <"$WORK/check.out" | grep -qF -- "$(tr -s ' ' <<<"$text")"; then
+  # grep without -q reads to the end: with -q it may exit first and tr die of SIGPIPE, which
+  # pipefail would report as a failure when the text is found early in a long output.
+  elif ! tr -s ' \t' ' ' <"$WORK/check.out" | grep -F -- "$(tr -s ' ' <<<"$text")" >/dev/null; then
     fail "$name: output lacks '$text': $(head -c 2000 "$WORK/check.out")"
   else
     pass "$name"
@@ -426,7 +428,8 @@ start_controller() {
   METRICS_PORT=$(free_port)
   echo "==== start $(date -u +%H:%M:%S.%N) port $METRICS_PORT ====" >>"$CONTROLLER_LOG"
   "$CW" controller --kubeconfig "$KUBECONFIG" --namespace "$NS" --cluster-resource-namespace "$NS" \
-    --cluster-issuer-selector "certwright.dev/e2e=$NS" --leader-election-id "certwright-$NS" \
+    --cluster-issuer-selector "certwright.dev/e2e=$NS" --trust-bundle-selector "certwright.dev/e2e=$NS" \
+    --leader-election-id "certwright-$NS" \
     --metrics-address "127.0.0.1:$METRICS_PORT" --log-level debug \
     "$@" </dev/null >>"$CONTROLLER_LOG" 2>&1 &
   CONTROLLER_PID=$!

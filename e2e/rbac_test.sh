@@ -73,7 +73,18 @@ check "may update its own Lease" can update "leases.coordination.k8s.io/certwrig
 check "may not update another Lease" cannot update leases.coordination.k8s.io/other -n "$NS"
 check "may not create Leases outside the release namespace" cannot create leases.coordination.k8s.io -n default
 check "may create SubjectAccessReviews" can create subjectaccessreviews.authorization.k8s.io
-check "may not read ConfigMaps" cannot get configmaps -n "$NS"
+check "may write ConfigMaps (TrustBundle targets, trust.enabled)" can create configmaps -n default
+check "may not patch ConfigMaps" cannot patch configmaps -n "$NS"
+check "may patch webhook configurations (CA injection)" can patch validatingwebhookconfigurations.admissionregistration.k8s.io
+check "may not create or delete them" bash -c "! [ \"\$(kubectl auth can-i --as $AS create validatingwebhookconfigurations.admissionregistration.k8s.io)\" = yes ] && ! [ \"\$(kubectl auth can-i --as $AS delete customresourcedefinitions.apiextensions.k8s.io)\" = yes ]"
+check "may not delete Secrets by default (trust.secretTargets.enabled is false)" cannot delete secrets/any-bundle -n default
+"$REPO_ROOT/hack/render-chart" --release-name "$NS" --namespace "$NS" --set trust.secretTargets.enabled=true \
+  --set 'trust.secretTargets.authorizedSecrets={corp-roots}' --show-only templates/rbac.yaml >"$WORK/rbac-secrets.yaml"
+check "trust.secretTargets grants delete on the listed Secret names only" bash -c \
+  "grep -q 'resourceNames: \[\"corp-roots\"\]' $WORK/rbac-secrets.yaml"
+"$REPO_ROOT/hack/render-chart" --release-name "$NS" --namespace "$NS" --set trust.enabled=false \
+  --show-only templates/rbac.yaml >"$WORK/rbac-notrust.yaml"
+check "trust.enabled=false grants no ConfigMaps" bash -c "! grep -q configmaps $WORK/rbac-notrust.yaml"
 
 # With kubernetesSigners.enabled, and only then, the two kubernetes.io signers are granted.
 "$REPO_ROOT/hack/render-chart" --release-name "$NS" --namespace "$NS" --set kubernetesSigners.enabled=true \
@@ -139,8 +150,9 @@ check "the webhook gets the controller's custody flags" bash -c \
   "grep -q -- '--issuer-pkcs11-modules=/usr/lib/softhsm/libsofthsm2.so' '$WORK/webhook-np.yaml' &&
    grep -q -- '--issuer-kms-endpoints=https://kms.internal' '$WORK/webhook-np.yaml' &&
    grep -q -- '--issuer-ambient-credentials=false' '$WORK/webhook-np.yaml'"
+# (The controller's CA-injection rule names the webhook configuration kinds: not a webhook.)
 check "webhook.enabled=false renders no webhook" bash -c \
-  "[ -z \"\$('$REPO_ROOT/hack/render-chart' --release-name $NS --namespace $NS --set webhook.enabled=false | grep -i webhook)\" ]"
+  "[ -z \"\$('$REPO_ROOT/hack/render-chart' --release-name $NS --namespace $NS --set webhook.enabled=false | grep -i webhook | grep -v 'resources: \[validatingwebhookconfigurations, mutatingwebhookconfigurations\]')\" ]"
 
 # ---- a kubeconfig with the ServiceAccount's token and nothing else ----
 TOKEN=$(k create token "$SA" --duration=1h)

@@ -56,6 +56,8 @@ const std::string kControllerUsage =
     "  --workers N                        Certificate reconcile workers (default 4)\n"
     "  --event-qps N                      Kubernetes Events written per second, 0: unlimited (default 50)\n"
     "  --event-burst N                    Events written at once after a quiet spell (default 100)\n"
+    "  --trust-bundle-selector SEL        serve only the TrustBundles with these labels (default: all)\n"
+    "  --trust-secret-targets true|false  let TrustBundles write Secrets (target.secret) (default true)\n"
     "  --trust true|false                 run the TrustBundle controller and the CA injector (default true)\n"
     ) + kIssuanceFlagsUsage + std::string(
     "  --log-level LEVEL                  debug, info, warn, error (default info)\n"
@@ -86,7 +88,7 @@ int RunController(const std::vector<std::string>& args) {
   auto flags = ParseCommandFlags(args,
                                  {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
                                   "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
-                                  "cluster-issuer-selector", "event-qps", "event-burst", "trust", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
+                                  "cluster-issuer-selector", "event-qps", "event-burst", "trust", "trust-bundle-selector", "trust-secret-targets", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
                                   kIssuanceFlags[3]},
                                  kControllerUsage, exit_code);
   if (!flags) return exit_code;
@@ -107,7 +109,9 @@ int RunController(const std::vector<std::string>& args) {
   event_options.burst = static_cast<int>(*event_burst);
   const std::string leader_elect = flags->Get("leader-elect").value_or("true");
   const std::string trust = flags->Get("trust").value_or("true");
-  for (const auto& [name, value] : {std::pair{"leader-elect", leader_elect}, std::pair{"trust", trust}}) {
+  const std::string secret_targets = flags->Get("trust-secret-targets").value_or("true");
+  for (const auto& [name, value] : {std::pair{"leader-elect", leader_elect}, std::pair{"trust", trust},
+                                    std::pair{"trust-secret-targets", secret_targets}}) {
     if (value != "true" && value != "false") {
       std::cerr << "certwright: error: --" << name << " must be true or false\n";
       return kExitUsage;
@@ -152,6 +156,8 @@ int RunController(const std::vector<std::string>& args) {
   ctx.cluster_resource_namespace = cluster_ns;
   ctx.watch_namespace = flags->Get("namespace").value_or("");
   ctx.cluster_issuer_selector = flags->Get("cluster-issuer-selector").value_or("");
+  ctx.trust_bundle_selector = flags->Get("trust-bundle-selector").value_or("");
+  ctx.trust_secret_targets = secret_targets == "true";
   ctx.workers = static_cast<int>(*workers);
   // Filled in below, once the IssuerController can list the ClusterIssuers' modules.
   IssuerModules cluster_modules;

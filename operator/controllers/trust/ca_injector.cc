@@ -153,6 +153,22 @@ Result<std::string> CaInjector::BundleFor(const kube::Json& object) {
   return api::Base64Encode(pem);
 }
 
+bool CaInjector::InScope(const kube::Json& object) const {
+  if (auto ref = api::ParseInjectCaFrom(AnnotationOf(object, api::annotations::kInjectCaFrom)); ref.ok()) {
+    return ctx_.watch_namespace.empty() || ctx_.watch_namespace == ref->ns;
+  }
+  if (auto key = api::ParseInjectCaFromIssuer(AnnotationOf(object, api::annotations::kInjectCaFromIssuer)); key.ok()) {
+    if (key->starts_with("Issuer/")) {
+      return ctx_.watch_namespace.empty() || key->starts_with("Issuer/" + ctx_.watch_namespace + "/");
+    }
+    // A ClusterIssuer this installation serves (or, unscoped, any: its absence is reported).
+    return ctx_.cluster_issuer_selector.empty() || store_->Get(*key) != nullptr || store_->NotReadyMessage(*key);
+  }
+  // A malformed annotation: reported by an unscoped installation only (a scoped one cannot
+  // tell whether it was meant for it).
+  return ctx_.watch_namespace.empty() && ctx_.cluster_issuer_selector.empty();
+}
+
 Result<kube::ReconcileResult> CaInjector::Reconcile(const std::string& key) {
   const size_t slash = key.find('/');
   Target* target = slash == std::string::npos ? nullptr : TargetFor(key.substr(0, slash));
@@ -164,6 +180,8 @@ Result<kube::ReconcileResult> CaInjector::Reconcile(const std::string& key) {
       AnnotationOf(*object, api::annotations::kInjectCaFromIssuer).empty()) {
     return kube::ReconcileResult::Done();  // not ours: never touched
   }
+  // Another installation's (--namespace, --cluster-issuer-selector): left to it.
+  if (!InScope(*object)) return kube::ReconcileResult::Done();
   if (kube::CaBundleFields(target->resource, *object).empty()) {
     return kube::ReconcileResult::Done();  // nothing to inject into (a local APIService, a CRD without a webhook)
   }

@@ -65,6 +65,7 @@ TrustBundleController::TrustBundleController(ControllerContext ctx, std::shared_
   bundle_options.transform = DropNoise;
   // Certificates in a bundle expire without an event: look again now and then.
   bundle_options.resync_period = std::chrono::minutes(10);
+  bundle_options.label_selector = ctx_.trust_bundle_selector;
   bundles_ = std::make_unique<kube::Informer>(ctx_.client, api::resources::kTrustBundles, "", bundle_options);
   kube::InformerOptions ns_options;
   ns_options.transform = KeepOnlyNamespaceLabels;
@@ -72,6 +73,9 @@ TrustBundleController::TrustBundleController(ControllerContext ctx, std::shared_
   kube::InformerOptions target_options;
   target_options.label_selector = ann::kTrustBundleLabel;
   target_options.transform = KeepTargetSummary;
+  // TrustBundles are cluster-scoped and publish to the namespaces they select, whatever
+  // --namespace says (which scopes Certificates and Issuers); --trust-bundle-selector says which
+  // bundles an installation serves.
   configmaps_ = std::make_unique<kube::Informer>(ctx_.client, kube::resources::kConfigMaps, "", target_options);
   secrets_ = std::make_unique<kube::Informer>(ctx_.client, kube::resources::kSecrets, "", target_options);
   kube::InformerOptions source_options;
@@ -304,6 +308,18 @@ Result<kube::ReconcileResult> TrustBundleController::ReconcileBundle(const std::
     CW_RETURN_IF_ERROR(not_ready("InvalidSpec", spec.error()));
     return kube::ReconcileResult::Done();  // waits for an edit
   }
+  // Secret targets off (--trust-secret-targets false): the ConfigMaps still go out, and status
+  // says why there is no Secret.
+  std::string secrets_off;
+  if (spec->secret_key && !ctx_.trust_secret_targets) {
+    secrets_off = "spec.target.secret is ignored: this installation does not write Secrets (--trust-secret-targets "
+                  "false; chart: trust.secretTargets.enabled)";
+    spec->secret_key.reset();
+    if (!spec->configmap_key) {
+      CW_RETURN_IF_ERROR(not_ready("SecretTargetsDisabled", InvalidArgument(secrets_off)));
+      return kube::ReconcileResult::Done();
+    }
+  }
   std::vector<std::string> dropped;
   auto rendered = Render(bundle, *spec, dropped);
   if (!rendered.ok()) {
@@ -352,7 +368,9 @@ Result<kube::ReconcileResult> TrustBundleController::ReconcileBundle(const std::
   } else {
     status["droppedCertificates"] = dropped;
   }
-  if (!conflict.empty()) {
+  if (!secrets_off.empty()) {
+    conditions.Set({"Ready", "False", "SecretTargetsDisabled", secrets_off}, generation, now);
+  } else if (!conflict.empty()) {
     conditions.Set({"Ready", "False", "TargetConflict",
                     conflict + " exists and is not this TrustBundle's (no label " + ann::kTrustBundleLabel + "=" + name +
                         "); it was left alone. Delete or rename it, or rename the TrustBundle"},
@@ -388,8 +406,22 @@ Result<kube::ReconcileResult> TrustBundleController::ReconcileTarget(const std::
   bool exists = false;
   auto labels = NamespaceLabels(ns, exists);
   const bool selected = object != nullptr && exists && rendered->spec.Selects(ns, labels);
-  CW_RETURN_IF_ERROR(SyncTarget(bundle, ns, rendered.get(), selected && rendered->spec.configmap_key.has_value(), false));
-  CW_RETURN_IF_ERROR(SyncTarget(bundle, ns, rendered.get(), selected && rendered->spec.secret_key.has_value(), true));
+  // Each kind on its own: a ConfigMap that cannot be written does not hold the Secret back.
+  Status configmap = SyncTarget(bundle, ns, rendered.get(), selected && rendered->spec.configmap_key.has_value(), false);
+  Status secret = ctx_.trust_secret_targets
+                      ? SyncTarget(bundle, ns, rendered.get(), selected && rendered->spec.secret_key.has_value(), true)
+                      : Ok();
+  CW_RETURN_IF_ERROR(configmap);
+  CW_RETURN_IF_ERROR(secret);
+  {
+    // Someone else's object is in the way: look again now and then (its deletion is not seen
+    // by the informers, which watch only labelled targets).
+    std::lock_guard lock(mutex_);
+    auto c = conflicts_.find(bundle);
+    if (c != conflicts_.end() && c->second.find(" " + ns + "/") != std::string::npos) {
+      return kube::ReconcileResult::RequeueAfter(std::chrono::seconds(15));
+    }
+  }
   return kube::ReconcileResult::Done();
 }
 
@@ -481,7 +513,9 @@ Status TrustBundleController::SyncTarget(const std::string& bundle, const std::s
     return Ok();
   }
   if (created.error().kind() == ErrorKind::kNotFound) return Ok();  // the namespace is being deleted
-  if (created.error().kind() != ErrorKind::kConflict) return std::move(created).error().WithContext("creating " + where);
+  if (created.error().kind() != ErrorKind::kAlreadyExists && created.error().kind() != ErrorKind::kConflict) {
+    return std::move(created).error().WithContext("creating " + where);
+  }
   // AlreadyExists. Ours but not cached yet: the informer will bring it and its change enqueues
   // this key again. Someone else's: never overwritten.
   auto existing = ctx_.client->Get(resource, ns, bundle);

@@ -29,6 +29,10 @@ struct ControllerContext {
   // Label selector of the ClusterIssuers served ("" all), so several certwright installations
   // (or test runs) can share a cluster without fighting over ClusterIssuer status.
   std::string cluster_issuer_selector;
+  // The same for TrustBundles ("" all).
+  std::string trust_bundle_selector;
+  // Whether TrustBundles may write Secrets (target.secret); off, they publish ConfigMaps only.
+  bool trust_secret_targets = true;
   const Clock* clock = &SystemClock::Instance();
   int workers = 4;
 };

@@ -61,6 +61,9 @@ class CaInjector {
   };
   Target* TargetFor(const std::string& plural);
   void EnqueueSource(const std::string& source);
+  // Whether the annotation's source is one this installation serves (--namespace,
+  // --cluster-issuer-selector): several installations can share a cluster.
+  bool InScope(const kube::Json& object) const;
   // The base64 caBundle for the annotation's source; an error names what is missing.
   Result<std::string> BundleFor(const kube::Json& object);
 
