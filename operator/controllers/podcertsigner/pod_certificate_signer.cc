@@ -94,9 +94,9 @@ PodCertificateSigner::PodCertificateSigner(ControllerContext ctx, std::shared_pt
   pcrs_->OnChange([this](const std::string& key) { worker_->Enqueue(key); });
   kube::ControllerOptions bundle_options;
   bundle_options.workers = 1;
-  if (ctx_.metrics) bundle_options.queue.metrics = ctx_.metrics->WorkQueue("trustbundles");
+  if (ctx_.metrics) bundle_options.queue.metrics = ctx_.metrics->WorkQueue("clustertrustbundles");
   bundles_ = std::make_unique<kube::Controller>(
-      "trustbundles", [this](const std::string& key) { return PublishTrustBundle(key); }, std::move(bundle_options));
+      "clustertrustbundles", [this](const std::string& key) { return PublishTrustBundle(key); }, std::move(bundle_options));
   // An issuer that becomes Ready: requests waiting for it go on, and its bundle is published.
   store_->OnChange([this](const std::string& store_key) {
     for (const auto& key : pcrs_->Keys()) worker_->Enqueue(key);
