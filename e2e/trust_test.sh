@@ -39,7 +39,8 @@ spec:
   dnsNames: [webhook.$NS.svc]
   issuerRef: {name: ca, kind: Issuer}
 YAML
-start_controller
+# The drill below re-issues at 5 per second.
+start_controller --reissue-qps 5
 wait_for 60 "the serving Certificate is Ready" ready cwcert/serving
 save_secret serving-tls "$WORK/serving"
 
@@ -239,6 +240,43 @@ check_eq "the targets keep what they hold" "$(kubectl -n "$B" get configmap "$BU
 k create configmap extra-roots --from-file=roots.pem="$WORK/two.crt" >/dev/null
 wait_for 30 "the source back: Ready again" bundle_ready
 check_eq "with the same content (the expired one was never in it)" "$(bundle_field .status.bundleHash)" "$hash1"
+
+note "the mass re-issue drill"
+for i in $(seq 1 19); do
+  printf -- '---\napiVersion: certwright.dev/v1alpha1\nkind: Certificate\nmetadata: {name: drill-%s}\nspec: {secretName: drill-%s, dnsNames: [drill-%s.example], issuerRef: {name: ca, kind: Issuer}}\n' "$i" "$i" "$i"
+done | apply
+all_ready() {
+  local n
+  n=$(kubectl -n "$NS" get cwcert -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True)
+  echo "$n of 20 Ready"
+  [ "$n" = 20 ]
+}
+wait_for 120 "20 Certificates of the Issuer are Ready" all_ready
+declare -A serial_before
+for i in $(seq 1 19); do serial_before[$i]=$(secret_serial "drill-$i"); done
+t0=$SECONDS
+k annotate cwissuer ca certwright.dev/reissue=drill-1 >/dev/null
+drill_done() {
+  local p
+  p=$(field cwissuer/ca .status.reissue.progress)
+  echo "progress '$p'"
+  [ "$p" = 20/20 ] && [ -n "$(field cwissuer/ca .status.reissue.completedAt)" ]
+}
+wait_for 120 "the issuer's status counts the drill to 20/20" drill_done
+elapsed=$((SECONDS - t0))
+check "at 5/s, 20 re-issues take at least 3 s (took ${elapsed}s)" test "$elapsed" -ge 3
+check_contains "kubectl get shows the progress" "20/20" kubectl -n "$NS" get cwissuer ca
+changed=0
+for i in $(seq 1 19); do
+  [ "$(secret_serial "drill-$i")" != "${serial_before[$i]}" ] && changed=$((changed + 1))
+done
+check_eq "every Certificate got a new certificate" "$changed" 19
+check_eq "each Secret records the token" "$(kubectl -n "$NS" get secret drill-7 -o 'jsonpath={.metadata.annotations.certwright\.dev/reissue-token}')" drill-1
+check "the audit says why" audit_has --count 20 details.reason=ReissueRequested
+check "ReissueStarted and ReissueCompleted Events on the issuer" bash -c \
+  "kubectl -n $NS get events --field-selector involvedObject.name=ca,reason=ReissueStarted -o name | grep -q . && kubectl -n $NS get events --field-selector involvedObject.name=ca,reason=ReissueCompleted -o name | grep -q ."
+sleep 2
+check "a finished drill re-issues nothing more" audit_has --count 20 details.reason=ReissueRequested
 
 note "bad specs are refused at apply"
 # refused MESSAGE SPEC: kubectl apply of a TrustBundle with SPEC fails with MESSAGE.

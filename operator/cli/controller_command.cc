@@ -57,6 +57,8 @@ const std::string kControllerUsage =
     "  --event-qps N                      Kubernetes Events written per second, 0: unlimited (default 50)\n"
     "  --event-burst N                    Events written at once after a quiet spell (default 100)\n"
     "  --trust-bundle-selector SEL        serve only the TrustBundles with these labels (default: all)\n"
+    "  --reissue-qps N                    re-issues per second an issuer asks for: a new CA, the\n"
+    "                                     certwright.dev/reissue drill (default 10)\n"
     "  --trust-secret-targets true|false  let TrustBundles write Secrets (target.secret) (default true)\n"
     "  --trust true|false                 run the TrustBundle controller and the CA injector (default true)\n"
     ) + kIssuanceFlagsUsage + std::string(
@@ -88,7 +90,7 @@ int RunController(const std::vector<std::string>& args) {
   auto flags = ParseCommandFlags(args,
                                  {"kubeconfig", "namespace", "cluster-resource-namespace", "leader-elect",
                                   "leader-election-namespace", "leader-election-id", "metrics-address", "workers",
-                                  "cluster-issuer-selector", "event-qps", "event-burst", "trust", "trust-bundle-selector", "trust-secret-targets", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
+                                  "cluster-issuer-selector", "event-qps", "event-burst", "trust", "trust-bundle-selector", "trust-secret-targets", "reissue-qps", kIssuanceFlags[0], kIssuanceFlags[1], kIssuanceFlags[2],
                                   kIssuanceFlags[3]},
                                  kControllerUsage, exit_code);
   if (!flags) return exit_code;
@@ -97,7 +99,8 @@ int RunController(const std::vector<std::string>& args) {
   // leaves the API server to the status writes (docs/performance.md).
   auto event_qps = flags->GetNumber("event-qps", 50, 0, 10000);
   auto event_burst = flags->GetNumber("event-burst", 100, 1, 10000);
-  for (const auto* number : {&workers, &event_qps, &event_burst}) {
+  auto reissue_qps = flags->GetNumber("reissue-qps", 10, 1, 10000);
+  for (const auto* number : {&workers, &event_qps, &event_burst, &reissue_qps}) {
     if (!number->ok()) {
       std::cerr << "certwright: error: " << number->error().message() << "\n";
       return kExitUsage;
@@ -159,6 +162,7 @@ int RunController(const std::vector<std::string>& args) {
   ctx.trust_bundle_selector = flags->Get("trust-bundle-selector").value_or("");
   ctx.trust_secret_targets = secret_targets == "true";
   ctx.workers = static_cast<int>(*workers);
+  ctx.reissue_qps = static_cast<double>(*reissue_qps);
   // Filled in below, once the IssuerController can list the ClusterIssuers' modules.
   IssuerModules cluster_modules;
   custody.cluster_issuer_modules = [&cluster_modules] { return cluster_modules.Get(); };

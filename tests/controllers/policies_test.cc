@@ -122,5 +122,17 @@ TEST_F(NeedsIssuanceTest, SelfSignedIssuerWantsASelfSignedCertificate) {
   EXPECT_EQ(Reason(secret_), "IncorrectIssuer");
 }
 
+TEST_F(NeedsIssuanceTest, ReissueDrillAsksForEveryCertificateIssuedUnderAnotherToken) {
+  EXPECT_EQ(Reason(secret_), "") << "no token on the issuer: nothing asked";
+  issuer_.reissue_token = "2026-12-02";
+  EXPECT_EQ(Reason(secret_), "ReissueRequested");
+  secret_["metadata"]["annotations"][api::annotations::kReissueToken] = "2026-12-01";
+  EXPECT_EQ(Reason(secret_), "ReissueRequested") << "an earlier drill's token";
+  secret_["metadata"]["annotations"][api::annotations::kReissueToken] = "2026-12-02";
+  EXPECT_EQ(Reason(secret_), "") << "issued under this token: done";
+  // A real reason to issue comes first (the Event and the audit say why).
+  EXPECT_EQ(Reason(&secret_, clock_.Now() + 91h), "Expired");
+}
+
 }  // namespace
 }  // namespace certwright::controllers::certificates

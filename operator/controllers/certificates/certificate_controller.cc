@@ -75,7 +75,11 @@ std::chrono::seconds CertificateController::Backoff(long long failures) {
 
 CertificateController::CertificateController(ControllerContext ctx, std::shared_ptr<IssuerStore> store,
                                              kube::Informer& secrets, const IssuerController& issuers)
-    : ctx_(std::move(ctx)), store_(std::move(store)), secrets_(secrets), issuers_(issuers) {
+    : ctx_(std::move(ctx)),
+      store_(std::move(store)),
+      secrets_(secrets),
+      pacer_(ctx_.reissue_qps, ctx_.clock),
+      issuers_(issuers) {
   kube::InformerOptions options;
   // Status is written through the status subresource, which ignores metadata: the cache keeps
   // only the metadata the controller reads (and Events name), which at 10,000 Certificates saves
@@ -127,7 +131,96 @@ CertificateController::CertificateController(ControllerContext ctx, std::shared_
   // An issuer became Ready, stopped being Ready, or has a new CA.
   store_->OnChange([this](const std::string& issuer_key) {
     for (const auto& c : certificates_->ByIndex("issuer", issuer_key)) worker_->Enqueue(api::KeyOf(*c));
+    reissue_worker_->Enqueue(issuer_key);
   });
+  kube::ControllerOptions reissue_options;
+  reissue_options.workers = 1;
+  if (ctx_.metrics) reissue_options.queue.metrics = ctx_.metrics->WorkQueue("reissue");
+  reissue_worker_ = std::make_unique<kube::Controller>(
+      "reissue", [this](const std::string& key) { return ReconcileReissue(key); }, std::move(reissue_options));
+}
+
+CertificateController::Pacer::Pacer(double qps, const Clock* clock)
+    : bucket_(qps, std::max(1, static_cast<int>(qps)), clock), clock_(clock) {}
+
+std::optional<std::chrono::nanoseconds> CertificateController::Pacer::Wait(const std::string& key) {
+  const auto now = clock_->Now();
+  std::lock_guard lock(mutex_);
+  if (auto it = reserved_.find(key); it != reserved_.end()) {
+    if (now >= it->second) {
+      reserved_.erase(it);
+      return std::nullopt;
+    }
+    return it->second - now;
+  }
+  const auto wait = bucket_.Reserve();
+  if (wait <= std::chrono::nanoseconds::zero()) return std::nullopt;
+  reserved_[key] = now + wait;
+  return wait;
+}
+
+CertificateController::ReissueProgress CertificateController::Progress(const std::string& issuer_key,
+                                                                       const std::string& token) const {
+  ReissueProgress p;
+  for (const auto& c : certificates_->ByIndex("issuer", issuer_key)) {
+    ++p.total;
+    const std::string ns = api::StringAt((*c)["metadata"], "namespace");
+    const std::string secret_name = (*c).value("spec", kube::Json::object()).value("secretName", "");
+    auto secret = Unpack(secrets_.Get(ns + "/" + secret_name));
+    if (secret == nullptr) continue;
+    const kube::Json& meta = (*secret)["metadata"];
+    if (meta.contains("annotations") && meta["annotations"].is_object() &&
+        api::StringAt(meta["annotations"], api::annotations::kReissueToken) == token) {
+      ++p.done;
+    }
+  }
+  return p;
+}
+
+Result<kube::ReconcileResult> CertificateController::ReconcileReissue(const std::string& issuer_key) {
+  auto issuer = store_->Get(issuer_key);
+  if (issuer == nullptr || issuer->reissue_token.empty()) return kube::ReconcileResult::Done();
+  const kube::Resource& resource =
+      issuer->kind == "ClusterIssuer" ? api::resources::kClusterIssuers : api::resources::kIssuers;
+  auto object = ctx_.client->Get(resource, issuer->ns, issuer->name);
+  if (!object.ok()) {
+    if (object.error().kind() == ErrorKind::kNotFound) return kube::ReconcileResult::Done();
+    return std::move(object).error().WithContext("reading " + issuer->Describe());
+  }
+  const ReissueProgress p = Progress(issuer_key, issuer->reissue_token);
+  const kube::Json before = (*object).value("status", kube::Json::object()).value("reissue", kube::Json::object());
+  const auto now = api::FormatTime(ctx_.clock->Now());
+  const bool started = api::StringAt(before, "token") != issuer->reissue_token;
+  kube::Json reissue = {{"token", issuer->reissue_token},
+                        {"total", p.total},
+                        {"done", p.done},
+                        {"progress", std::to_string(p.done) + "/" + std::to_string(p.total)},
+                        {"startedAt", started ? now : api::StringAt(before, "startedAt")}};
+  const bool complete = p.done >= p.total;
+  const std::string completed_at = started ? "" : api::StringAt(before, "completedAt");
+  if (complete) reissue["completedAt"] = completed_at.empty() ? now : completed_at;
+  if (reissue != before) {
+    auto patched = ctx_.client->Patch(resource, issuer->ns, issuer->name, kube::PatchType::kMerge,
+                                      {{"status", {{"reissue", reissue}}}}, {.subresource = "status"});
+    if (!patched.ok()) return std::move(patched).error().WithContext("writing the re-issue progress of " + issuer->Describe());
+    if (ctx_.events && (started || (complete && completed_at.empty()))) {
+      kube::Json regarding = *object;
+      regarding["apiVersion"] = resource.ApiVersion();
+      regarding["kind"] = resource.kind;
+      if (started) {
+        ctx_.events->Record(regarding, kube::EventType::kNormal, "ReissueStarted", "Reissue",
+                            "re-issuing " + std::to_string(p.total) + " Certificate(s) at " +
+                                std::to_string(static_cast<int>(ctx_.reissue_qps)) + "/s (" +
+                                api::annotations::kReissue + "=" + issuer->reissue_token + ")");
+      }
+      if (complete && completed_at.empty()) {
+        ctx_.events->Record(regarding, kube::EventType::kNormal, "ReissueCompleted", "Reissue",
+                            "all " + std::to_string(p.total) + " Certificate(s) re-issued");
+      }
+    }
+  }
+  if (complete) return kube::ReconcileResult::Done();
+  return kube::ReconcileResult::RequeueAfter(std::chrono::seconds(2));
 }
 
 CertificateController::~CertificateController() { Stop(); }
@@ -136,8 +229,12 @@ void CertificateController::StartInformers() { certificates_->Start(); }
 bool CertificateController::WaitForSync(std::chrono::milliseconds timeout) {
   return certificates_->WaitForSync(timeout);
 }
-void CertificateController::StartWorkers() { worker_->Start(); }
+void CertificateController::StartWorkers() {
+  worker_->Start();
+  reissue_worker_->Start();
+}
 void CertificateController::Stop() {
+  reissue_worker_->Stop();
   worker_->Stop();
   certificates_->Stop();
 }
@@ -314,6 +411,10 @@ Result<kube::ReconcileResult> CertificateController::Reconcile(const std::string
     return kube::ReconcileResult::RequeueAfter(renew_at - now);
   }
 
+  // What the issuer asked for (a new CA, the drill) goes at the re-issue rate.
+  if (trigger->reason == "ReissueRequested" || trigger->reason == "IssuerChanged") {
+    if (auto wait = pacer_.Wait(key)) return kube::ReconcileResult::RequeueAfter(*wait);
+  }
   // Back off after failures, unless the spec changed since the last one.
   const long long failures = status.value("failedIssuanceAttempts", 0LL);
   const auto issuing = conditions.Get("Issuing");
@@ -464,6 +565,11 @@ Result<CertificateController::Issued> CertificateController::Issue(const kube::J
   annotations[api::annotations::kSerial] = issued->serial_hex;
   annotations[api::annotations::kSpecHash] = api::SpecHash(spec);
   annotations[api::annotations::kIssuerCaHash] = issuer->ca_sha256;
+  if (issuer->reissue_token.empty()) {
+    annotations.erase(api::annotations::kReissueToken);
+  } else {
+    annotations[api::annotations::kReissueToken] = issuer->reissue_token;
+  }
   object["type"] = secret != nullptr ? secret->value("type", "kubernetes.io/tls") : "kubernetes.io/tls";
   kube::Json& data = object["data"];
   if (!data.is_object()) data = kube::Json::object();

@@ -27,6 +27,7 @@ SecretState SecretState::From(const kube::Json* secret) {
   const kube::Json annotations = (*secret)["metadata"].value("annotations", kube::Json::object());
   s.spec_hash = annotations.value(api::annotations::kSpecHash, "");
   s.issuer_ca_sha256 = annotations.value(api::annotations::kIssuerCaHash, "");
+  s.reissue_token = annotations.value(api::annotations::kReissueToken, "");
   return s;
 }
 
@@ -92,6 +93,13 @@ const std::vector<Check>& Chain() {
         const auto renew_at = api::RenewalTime(in.spec, not_before, not_after);
         if (in.now < renew_at) return std::nullopt;
         return Trigger{"Renewing", "Renewing certificate as renewal was scheduled at " + api::FormatTime(renew_at)};
+      },
+      // The issuer asked for every certificate again (the re-issue drill).
+      [](const PolicyInput& in) -> std::optional<Trigger> {
+        if (in.issuer.reissue_token.empty() || in.secret.reissue_token == in.issuer.reissue_token) return std::nullopt;
+        return Trigger{"ReissueRequested", "Re-issuing certificate as its issuer asked for it (" +
+                                               std::string(api::annotations::kReissue) + "=" +
+                                               in.issuer.reissue_token + ")"};
       },
   };
   return chain;

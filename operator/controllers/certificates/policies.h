@@ -20,6 +20,7 @@ struct SecretState {
   ossl::PKey key;       // tls.key, if it parses
   std::string spec_hash;
   std::string issuer_ca_sha256;
+  std::string reissue_token;
 
   static SecretState From(const kube::Json* secret);
 };

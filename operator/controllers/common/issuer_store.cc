@@ -43,7 +43,8 @@ void IssuerStore::SetReady(const std::string& key, std::shared_ptr<const IssuerH
     auto it = ready_.find(key);
     changed = it == ready_.end() || it->second->ca_sha256 != handle->ca_sha256 ||
               it->second->spec.max_duration != handle->spec.max_duration ||
-              it->second->spec.min_duration != handle->spec.min_duration;
+              it->second->spec.min_duration != handle->spec.min_duration ||
+              it->second->reissue_token != handle->reissue_token;
     // Not `changed || erase(...)`: the erase must happen either way.
     const bool was_not_ready = not_ready_.erase(key) > 0;
     changed = changed || was_not_ready;

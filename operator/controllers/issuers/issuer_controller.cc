@@ -316,6 +316,9 @@ IssuerController::Outcome IssuerController::Check(const std::string& kind, const
   handle->ns = api::StringAt(issuer["metadata"], "namespace");
   handle->name = api::StringAt(issuer["metadata"], "name");
   handle->spec = spec;
+  if (const kube::Json& meta = issuer["metadata"]; meta.contains("annotations") && meta["annotations"].is_object()) {
+    handle->reissue_token = api::StringAt(meta["annotations"], api::annotations::kReissue);
+  }
   if (spec.type != api::IssuerSpec::Type::kPkcs11 && spec.type != api::IssuerSpec::Type::kAwsKms) {
     status.erase("csr");
   }

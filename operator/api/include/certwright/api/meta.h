@@ -48,6 +48,11 @@ inline constexpr const char* kSpecHash = "certwright.dev/spec-hash";
 inline constexpr const char* kIssuerCaHash = "certwright.dev/issuer-ca-sha256";
 // On every Secret certwright writes; the Secret informer keeps data only for these.
 inline constexpr const char* kManagedLabel = "certwright.dev/managed";
+// On an Issuer or ClusterIssuer: a token (any text, e.g. a date); a new value re-issues every
+// Certificate of the issuer, at --reissue-qps (the mass re-issue drill, docs/controllers.md).
+inline constexpr const char* kReissue = "certwright.dev/reissue";
+// On a Certificate's Secret: the issuer's reissue token when it was issued.
+inline constexpr const char* kReissueToken = "certwright.dev/reissue-token";
 // On a bootstrap CA Secret: which issuer made it.
 inline constexpr const char* kBootstrapFor = "certwright.dev/bootstrap-ca-for";
 }  // namespace annotations

@@ -17,6 +17,7 @@
 #include "certwright/controllers/issuers.h"
 #include "certwright/kube/controller.h"
 #include "certwright/kube/informer.h"
+#include "certwright/kube/rate_limit.h"
 
 namespace certwright::controllers {
 
@@ -36,6 +37,14 @@ class CertificateController {
   void Stop();
 
   Result<kube::ReconcileResult> Reconcile(const std::string& key);
+  // The re-issue drill's progress in the issuer's status (key: an IssuerStore key).
+  Result<kube::ReconcileResult> ReconcileReissue(const std::string& issuer_key);
+
+  struct ReissueProgress {
+    size_t total = 0;  // Certificates of the issuer
+    size_t done = 0;   // ... whose Secret was issued under the token
+  };
+  ReissueProgress Progress(const std::string& issuer_key, const std::string& token) const;
 
   // How long to wait after `failures` consecutive failed issuances: 5 s doubling, at most 10 min.
   static std::chrono::seconds Backoff(long long failures);
@@ -55,9 +64,26 @@ class CertificateController {
   // else the cached one.
   std::shared_ptr<const kube::Json> CurrentSecret(const std::string& key, bool* from_write);
 
+  // Re-issues the issuer asked for (a new CA, the drill) go at ctx.reissue_qps: each key reserves
+  // a slot and comes back at its time, so 10,000 Certificates do not flood the API server.
+  class Pacer {
+   public:
+    Pacer(double qps, const Clock* clock);
+    // nullopt: go now; else come back after this.
+    std::optional<std::chrono::nanoseconds> Wait(const std::string& key);
+
+   private:
+    kube::TokenBucket bucket_;
+    const Clock* clock_;
+    std::mutex mutex_;
+    std::map<std::string, std::chrono::system_clock::time_point> reserved_;
+  };
+
   ControllerContext ctx_;
   std::shared_ptr<IssuerStore> store_;
   kube::Informer& secrets_;
+  Pacer pacer_;
+  std::unique_ptr<kube::Controller> reissue_worker_;
   const IssuerController& issuers_;
   std::unique_ptr<kube::Informer> certificates_;
   std::unique_ptr<kube::Controller> worker_;

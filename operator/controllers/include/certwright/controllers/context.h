@@ -35,6 +35,8 @@ struct ControllerContext {
   bool trust_secret_targets = true;
   const Clock* clock = &SystemClock::Instance();
   int workers = 4;
+  // Re-issues an issuer asks for (a new CA, the certwright.dev/reissue drill) per second.
+  double reissue_qps = 10;
 };
 
 }  // namespace certwright::controllers

@@ -20,6 +20,9 @@ struct IssuerHandle {
   std::optional<signer::CertificateAuthority> ca;
   // Hex SHA-256 of the CA certificate (DER); "" for selfSigned. A change re-issues certificates.
   std::string ca_sha256;
+  // The issuer's certwright.dev/reissue annotation ("" none): Certificates issued under another
+  // token are re-issued.
+  std::string reissue_token;
 
   // "ClusterIssuer corp-ca", "Issuer team-a/web-ca": how messages name it.
   std::string Describe() const { return kind + " " + (ns.empty() ? "" : ns + "/") + name; }
