@@ -188,7 +188,7 @@ int RunController(const std::vector<std::string>& args) {
   std::unique_ptr<controllers::TrustBundleController> bundles;
   std::unique_ptr<controllers::CaInjector> injector;
   if (trust == "true") {
-    bundles = std::make_unique<controllers::TrustBundleController>(ctx, store);
+    bundles = std::make_unique<controllers::TrustBundleController>(ctx, store, policies.namespaces());
     injector = std::make_unique<controllers::CaInjector>(ctx, store, *secrets);
   }
 

@@ -15,6 +15,7 @@
 #include "certwright/api/issuer.h"
 #include "certwright/api/meta.h"
 #include "certwright/api/policy.h"
+#include "certwright/api/trust.h"
 #include "support/test_ca.h"
 
 namespace certwright::webhook {
@@ -34,6 +35,7 @@ const Json kCertificateKind = Gvk("certwright.dev", "v1alpha1", "Certificate");
 const Json kIssuerKind = Gvk("certwright.dev", "v1alpha1", "Issuer");
 const Json kClusterIssuerKind = Gvk("certwright.dev", "v1alpha1", "ClusterIssuer");
 const Json kPolicyKind = Gvk("certwright.dev", "v1alpha1", "CertificatePolicy");
+const Json kTrustBundleKind = Gvk("certwright.dev", "v1alpha1", "TrustBundle");
 const Json kCsrKind = Gvk("certificates.k8s.io", "v1", "CertificateSigningRequest");
 
 std::string ResourceOf(const Json& kind) {
@@ -42,6 +44,7 @@ std::string ResourceOf(const Json& kind) {
   if (k == "Issuer") return "issuers";
   if (k == "ClusterIssuer") return "clusterissuers";
   if (k == "CertificatePolicy") return "certificatepolicies";
+  if (k == "TrustBundle") return "trustbundles";
   if (k == "CertificateSigningRequest") return "certificatesigningrequests";
   return "pods";
 }
@@ -261,7 +264,7 @@ TEST_F(AdmissionTest, UnknownResourceKindsAreRefusedByValidateAndLeftAloneByMuta
   const auto out = Validate(pod, context_);
   EXPECT_EQ(Json::parse(out.body),
             Denied(400, "request.kind: \"v1 Pod\" is not a resource this webhook judges (certwright.dev/v1alpha1 "
-                        "Certificate, Issuer, ClusterIssuer, CertificatePolicy; certificates.k8s.io/v1 "
+                        "Certificate, Issuer, ClusterIssuer, CertificatePolicy, TrustBundle; certificates.k8s.io/v1 "
                         "CertificateSigningRequest)"));
   EXPECT_EQ(out.resource, "pods") << "metric labels from a fixed set";
   EXPECT_EQ(out.result, "invalid");
@@ -465,6 +468,11 @@ TEST_F(AdmissionTest, IssuersAndPoliciesAreJudgedByTheirParsers) {
            Row{kPolicyKind, R"({"selector": {"doors": ["Ingress"]}})",
                "spec.selector.doors[0]: must be Certificate, CertificateSigningRequest or PodCertificateRequest (got "
                "\"Ingress\")"},
+           // What only the webhook and controller can judge: the inline PEM.
+           Row{kTrustBundleKind,
+               R"({"sources": [{"inLine": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}],
+                   "target": {"configMap": {"key": "ca.crt"}}})",
+               "spec.sources[0].inLine: PEM block 1 is not a valid DER certificate"},
        }) {
     const Json spec = Json::parse(row.spec);
     const bool cluster = row.kind["kind"] != "Issuer";
@@ -472,7 +480,12 @@ TEST_F(AdmissionTest, IssuersAndPoliciesAreJudgedByTheirParsers) {
                                            cluster ? "" : "team-a")),
                               context_);
     std::string expected = row.message;
-    if (row.kind == kPolicyKind) {
+    if (row.kind == kTrustBundleKind) {
+      auto parsed = api::ParseTrustBundleSpec(spec);
+      ASSERT_FALSE(parsed.ok());
+      EXPECT_EQ(parsed.error().message().rfind(expected, 0), 0u) << parsed.error().message();
+      expected = parsed.error().message();  // OpenSSL's reason follows
+    } else if (row.kind == kPolicyKind) {
       auto parsed = api::ParsePolicySpec(spec);
       ASSERT_FALSE(parsed.ok());
       if (expected.empty()) expected = parsed.error().message();  // the engine's CIDR message

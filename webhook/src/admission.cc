@@ -80,8 +80,9 @@ using internal::Verdict;
 
 // Metric labels come from a fixed set: a review may name anything.
 std::string ResourceLabel(std::string_view resource) {
-  static constexpr std::array<std::string_view, 6> kKnown = {"certificates", "issuers", "clusterissuers",
-                                                             "certificatepolicies", "certificatesigningrequests", "pods"};
+  static constexpr std::array<std::string_view, 7> kKnown = {
+      "certificates", "issuers", "clusterissuers", "certificatepolicies", "trustbundles", "certificatesigningrequests",
+      "pods"};
   return std::find(kKnown.begin(), kKnown.end(), resource) != kKnown.end() ? std::string(resource) : "unknown";
 }
 

@@ -9,6 +9,7 @@
 #include "certwright/api/certificate.h"
 #include "certwright/api/issuer.h"
 #include "certwright/api/policy.h"
+#include "certwright/api/trust.h"
 #include "certwright/issuance/csr.h"
 #include "certwright/signer/duration.h"
 #include "review.h"
@@ -156,6 +157,13 @@ Verdict ValidatePolicy(const Review& r) {
   return Verdict::Allow();
 }
 
+// The sources' inline PEM and every field the CRD's rules check, with the controller's messages.
+Verdict ValidateTrustBundle(const Review& r) {
+  auto spec = api::ParseTrustBundleSpec(SpecOf(*r.object));
+  if (!spec.ok()) return Verdict::Invalid(spec.error().message());
+  return Verdict::Allow();
+}
+
 // A CSR is judged once, when created: later updates are its approval and its certificate.
 Verdict ValidateCsr(const Review& r, const AdmissionContext& context) {
   if (r.operation != "CREATE") return Verdict::Allow();
@@ -220,19 +228,21 @@ Verdict ValidateReview(const Review& r, const AdmissionContext& context) {
       return Verdict::Malformed("request.kind: " + Quote(KindText(r)) + " is not served; this webhook judges " +
                                 std::string(kOurGroup) + "/" + std::string(kOurVersion));
     }
-    if (r.kind == "Certificate" || r.kind == "Issuer" || r.kind == "ClusterIssuer" || r.kind == "CertificatePolicy") {
+    if (r.kind == "Certificate" || r.kind == "Issuer" || r.kind == "ClusterIssuer" || r.kind == "CertificatePolicy" ||
+        r.kind == "TrustBundle") {
       if (NothingToJudge(r)) return Verdict::Allow();
     }
     if (r.kind == "Certificate") return ValidateCertificate(r, context);
     if (r.kind == "Issuer" || r.kind == "ClusterIssuer") return ValidateIssuer(r, context);
     if (r.kind == "CertificatePolicy") return ValidatePolicy(r);
+    if (r.kind == "TrustBundle") return ValidateTrustBundle(r);
   }
   if (r.group == "certificates.k8s.io" && r.version == "v1" && r.kind == "CertificateSigningRequest") {
     return ValidateCsr(r, context);
   }
   return Verdict::Malformed("request.kind: " + Quote(KindText(r)) +
                             " is not a resource this webhook judges (certwright.dev/v1alpha1 Certificate, Issuer, "
-                            "ClusterIssuer, CertificatePolicy; certificates.k8s.io/v1 CertificateSigningRequest)");
+                            "ClusterIssuer, CertificatePolicy, TrustBundle; certificates.k8s.io/v1 CertificateSigningRequest)");
 }
 
 }  // namespace certwright::webhook::internal

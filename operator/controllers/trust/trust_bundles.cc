@@ -59,17 +59,15 @@ std::string LabelOf(const kube::Json& o) {
 
 }  // namespace
 
-TrustBundleController::TrustBundleController(ControllerContext ctx, std::shared_ptr<IssuerStore> store)
-    : ctx_(std::move(ctx)), store_(std::move(store)) {
+TrustBundleController::TrustBundleController(ControllerContext ctx, std::shared_ptr<IssuerStore> store,
+                                             kube::Informer& namespaces)
+    : ctx_(std::move(ctx)), store_(std::move(store)), namespaces_(namespaces) {
   kube::InformerOptions bundle_options;
   bundle_options.transform = DropNoise;
   // Certificates in a bundle expire without an event: look again now and then.
   bundle_options.resync_period = std::chrono::minutes(10);
   bundle_options.label_selector = ctx_.trust_bundle_selector;
   bundles_ = std::make_unique<kube::Informer>(ctx_.client, api::resources::kTrustBundles, "", bundle_options);
-  kube::InformerOptions ns_options;
-  ns_options.transform = KeepOnlyNamespaceLabels;
-  namespaces_ = std::make_unique<kube::Informer>(ctx_.client, kube::resources::kNamespaces, "", ns_options);
   kube::InformerOptions target_options;
   target_options.label_selector = ann::kTrustBundleLabel;
   target_options.transform = KeepTargetSummary;
@@ -103,7 +101,7 @@ TrustBundleController::TrustBundleController(ControllerContext ctx, std::shared_
   source_configmaps_->OnChange(all_bundles);
   source_secrets_->OnChange(all_bundles);
   store_->OnChange(all_bundles);
-  namespaces_->OnChange([this](const std::string& ns) {
+  namespaces_.OnChange([this](const std::string& ns) {
     for (const auto& name : bundles_->Keys()) {
       target_worker_->Enqueue(name + "/" + ns);
       bundle_worker_->Enqueue(name);  // the count of namespaces in status
@@ -124,14 +122,14 @@ TrustBundleController::TrustBundleController(ControllerContext ctx, std::shared_
 TrustBundleController::~TrustBundleController() { Stop(); }
 
 void TrustBundleController::StartInformers() {
-  for (auto* i : {bundles_.get(), namespaces_.get(), configmaps_.get(), secrets_.get(), source_configmaps_.get(),
+  for (auto* i : {bundles_.get(), configmaps_.get(), secrets_.get(), source_configmaps_.get(),
                   source_secrets_.get()}) {
     i->Start();
   }
 }
 
 bool TrustBundleController::WaitForSync(std::chrono::milliseconds timeout) {
-  for (auto* i : {bundles_.get(), namespaces_.get(), configmaps_.get(), secrets_.get(), source_configmaps_.get(),
+  for (auto* i : {bundles_.get(), configmaps_.get(), secrets_.get(), source_configmaps_.get(),
                   source_secrets_.get()}) {
     if (!i->WaitForSync(timeout)) return false;
   }
@@ -146,14 +144,14 @@ void TrustBundleController::StartWorkers() {
 void TrustBundleController::Stop() {
   bundle_worker_->Stop();
   target_worker_->Stop();
-  for (auto* i : {bundles_.get(), namespaces_.get(), configmaps_.get(), secrets_.get(), source_configmaps_.get(),
+  for (auto* i : {bundles_.get(), configmaps_.get(), secrets_.get(), source_configmaps_.get(),
                   source_secrets_.get()}) {
     i->Stop();
   }
 }
 
 void TrustBundleController::EnqueueTargets(const std::string& bundle) {
-  for (const auto& ns : namespaces_->Keys()) target_worker_->Enqueue(bundle + "/" + ns);
+  for (const auto& ns : namespaces_.Keys()) target_worker_->Enqueue(bundle + "/" + ns);
   for (auto* informer : {configmaps_.get(), secrets_.get()}) {
     for (const auto& o : informer->ByIndex("bundle", bundle)) {
       target_worker_->Enqueue(bundle + "/" + api::StringAt((*o)["metadata"], "namespace"));
@@ -170,7 +168,7 @@ std::shared_ptr<const TrustBundleController::Rendered> TrustBundleController::Re
 
 std::map<std::string, std::string> TrustBundleController::NamespaceLabels(const std::string& ns, bool& exists) const {
   std::map<std::string, std::string> labels;
-  auto object = namespaces_->Get(ns);
+  auto object = namespaces_.Get(ns);
   exists = object != nullptr;
   if (!exists) return labels;
   const kube::Json& meta = (*object)["metadata"];
@@ -347,7 +345,7 @@ Result<kube::ReconcileResult> TrustBundleController::ReconcileBundle(const std::
   EnqueueTargets(name);
 
   size_t selected = 0;
-  for (const auto& ns : namespaces_->Keys()) {
+  for (const auto& ns : namespaces_.Keys()) {
     bool exists = false;
     auto labels = NamespaceLabels(ns, exists);
     if (exists && (*rendered)->spec.Selects(ns, labels)) ++selected;

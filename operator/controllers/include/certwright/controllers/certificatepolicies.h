@@ -38,6 +38,10 @@ class CertificatePolicyController {
 
   Result<kube::ReconcileResult> Reconcile(const std::string& name);
 
+  // The namespace cache (name, uid, labels), shared with the TrustBundle controller: one copy of
+  // 10,000 namespaces, not two. Handlers may be added before StartInformers().
+  kube::Informer& namespaces() { return *namespaces_; }
+
  private:
   struct Compiled {
     std::string resource_version;

@@ -76,7 +76,9 @@ class CaInjector {
 
 class TrustBundleController {
  public:
-  TrustBundleController(ControllerContext ctx, std::shared_ptr<IssuerStore> store);
+  // `namespaces`: a namespace informer (labels kept) that someone else starts and stops (the
+  // CertificatePolicy controller's); handlers are added here, so construct before it starts.
+  TrustBundleController(ControllerContext ctx, std::shared_ptr<IssuerStore> store, kube::Informer& namespaces);
   ~TrustBundleController();
 
   void StartInformers();
@@ -120,7 +122,7 @@ class TrustBundleController {
   ControllerContext ctx_;
   std::shared_ptr<IssuerStore> store_;
   std::unique_ptr<kube::Informer> bundles_;
-  std::unique_ptr<kube::Informer> namespaces_;
+  kube::Informer& namespaces_;
   std::unique_ptr<kube::Informer> configmaps_;      // targets (labelled), all namespaces
   std::unique_ptr<kube::Informer> secrets_;         // targets (labelled), all namespaces
   std::unique_ptr<kube::Informer> source_configmaps_;  // the trust namespace, metadata only
