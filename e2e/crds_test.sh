@@ -154,12 +154,12 @@ def walk(schema, path):
         walk(schema["items"], path + "[]")
     if isinstance(schema.get("additionalProperties"), dict):
         walk(schema["additionalProperties"], path + "{}")
-for kind in ("Certificate", "Issuer", "ClusterIssuer", "CertificatePolicy"):
+for kind in ("Certificate", "Issuer", "ClusterIssuer", "CertificatePolicy", "TrustBundle"):
     walk(schemas["dev.certwright.v1alpha1." + kind], kind)
 print("\n".join(missing))
 sys.exit(1 if missing else 0)
 EOF
-    pass "every field of the four kinds has a description"
+    pass "every field of the five kinds has a description"
   else
     fail "fields without a description: $(cat "$WORK/out")"
   fi

@@ -123,6 +123,13 @@ check_contains "injections are counted" 'certwright_cainjector_writes_total{kind
 
 # ---- 2. TrustBundle ----
 note "TrustBundle"
+# A second installation that serves other TrustBundles (another selector) runs alongside: it must
+# leave this one's targets alone (CI once saw another scenario's controller delete them).
+OTHER_LOG=$WORK/other-controller.log
+"$CW" controller --kubeconfig "$KUBECONFIG" --namespace "$NS-other" --cluster-resource-namespace "$NS-other" \
+  --cluster-issuer-selector "certwright.dev/e2e=$NS-other" --trust-bundle-selector "certwright.dev/e2e=$NS-other" \
+  --leader-elect false --metrics-address "127.0.0.1:$(free_port)" </dev/null >"$OTHER_LOG" 2>&1 &
+OTHER_PID=$!
 BUNDLE=$NS-bundle
 A=$NS-a B=$NS-b C=$NS-c D=$NS-d
 for n in "$A" "$B" "$C" "$D"; do
@@ -186,6 +193,8 @@ check_eq "keytool sees 3 trusted entries in the PKCS#12" \
   "$(keytool -list -keystore "$WORK/a.p12" -storetype PKCS12 -storepass changeit 2>&1 | grep -c trustedCertEntry)" 3
 check "openssl refuses the PKCS#12 with another password" bash -c "! openssl pkcs12 -in $WORK/a.p12 -passin pass:wrong -nokeys >/dev/null 2>&1"
 
+check "the other installation is running and deleted nothing" bash -c \
+  "kill -0 $OTHER_PID && ! grep -q 'no longer selected' $OTHER_LOG"
 note "writes only on change"
 writes() { metrics | awk -v b="$BUNDLE" '$1 ~ "^certwright_trustbundle_target_writes_total" && index($1, "bundle=\"" b "\"") {s += $2} END {print s + 0}'; }
 rv_a=$(kubectl -n "$A" get configmap "$BUNDLE" -o jsonpath='{.metadata.resourceVersion}')
@@ -265,7 +274,7 @@ drill_done() {
 wait_for 120 "the issuer's status counts the drill to 20/20" drill_done
 elapsed=$((SECONDS - t0))
 check "at 5/s, 20 re-issues take at least 3 s (took ${elapsed}s)" test "$elapsed" -ge 3
-check_contains "kubectl get shows the progress" "20/20" kubectl -n "$NS" get cwissuer ca
+check_contains "kubectl get -o wide shows the progress" "20/20" kubectl -n "$NS" get cwissuer ca -o wide
 changed=0
 for i in $(seq 1 19); do
   [ "$(secret_serial "drill-$i")" != "${serial_before[$i]}" ] && changed=$((changed + 1))
@@ -302,6 +311,10 @@ check "a target with neither ConfigMap nor Secret" refused "spec.target: Invalid
   '{sources: [{issuer: {name: x}}], target: {}}'
 check "useDefaultCAs: false" refused "must be true when set (omit the source instead)" \
   '{sources: [{useDefaultCAs: false}], target: {configMap: {key: ca.crt}}}'
+
+check "the other installation never touched this bundle's targets" bash -c "! grep -q '$BUNDLE' $OTHER_LOG"
+kill "$OTHER_PID" 2>/dev/null || true
+wait "$OTHER_PID" 2>/dev/null || true
 
 note "deleting the TrustBundle removes what it wrote"
 kubectl delete trustbundle.certwright.dev "$BUNDLE" >/dev/null

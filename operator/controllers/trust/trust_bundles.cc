@@ -401,6 +401,16 @@ Result<kube::ReconcileResult> TrustBundleController::ReconcileTarget(const std::
   if (object != nullptr && rendered->uid != api::StringAt((*object)["metadata"], "uid")) {
     return kube::ReconcileResult::Done();  // a bundle re-created under the same name: wait for its render
   }
+  if (object == nullptr && !ctx_.trust_bundle_selector.empty()) {
+    // Not in the cache: deleted, or another installation's (--trust-bundle-selector). Only a
+    // bundle that is gone has its targets removed here; another's are its controller's. (Without
+    // a selector the cache has every bundle: absent is deleted.)
+    auto live = ctx_.client->Get(api::resources::kTrustBundles, "", bundle);
+    if (live.ok()) return kube::ReconcileResult::Done();
+    if (live.error().kind() != ErrorKind::kNotFound) {
+      return std::move(live).error().WithContext("reading TrustBundle " + bundle);
+    }
+  }
   bool exists = false;
   auto labels = NamespaceLabels(ns, exists);
   const bool selected = object != nullptr && exists && rendered->spec.Selects(ns, labels);
