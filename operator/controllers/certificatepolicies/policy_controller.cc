@@ -14,12 +14,7 @@ CertificatePolicyController::CertificatePolicyController(ControllerContext ctx,
                                                          bool write_status)
     : ctx_(std::move(ctx)), service_(std::move(service)) {
   kube::InformerOptions options;
-  options.transform = [](kube::Json& o) {
-    o["metadata"].erase("managedFields");
-    if (o["metadata"].contains("annotations") && o["metadata"]["annotations"].is_object()) {
-      o["metadata"]["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
-    }
-  };
+  options.transform = DropApplyNoise;
   policies_ = std::make_unique<kube::Informer>(ctx_.client, api::resources::kCertificatePolicies, "", options);
   // Namespaces: only their labels matter (namespace selectors).
   kube::InformerOptions ns_options;

@@ -85,11 +85,8 @@ CertificateController::CertificateController(ControllerContext ctx, std::shared_
   // only the metadata the controller reads (and Events name), which at 10,000 Certificates saves
   // tens of MiB (kubectl's last-applied annotation alone repeats the spec).
   options.transform = [](kube::Json& o) {
+    DropApplyNoise(o);
     kube::Json& meta = o["metadata"];
-    meta.erase("managedFields");
-    if (meta.contains("annotations") && meta["annotations"].is_object()) {
-      meta["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
-    }
     const kube::Json spec = o.value("spec", kube::Json::object());
     kube::Json keep = {
         {"metadata",

@@ -35,6 +35,14 @@ bool IsManagedSecret(const kube::Json& secret) {
   return labels.is_object() && labels.value(api::annotations::kManagedLabel, "") == "true";
 }
 
+void DropApplyNoise(kube::Json& o) {
+  kube::Json& meta = o["metadata"];
+  meta.erase("managedFields");
+  if (meta.contains("annotations") && meta["annotations"].is_object()) {
+    meta["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
+  }
+}
+
 void KeepOnlyNamespaceLabels(kube::Json& o) {
   kube::Json& meta = o["metadata"];
   kube::Json keep = {{"metadata",

@@ -44,13 +44,6 @@ void KeepNameOnly(kube::Json& o) {
   o = {{"metadata", {{"name", meta.value("name", "")}, {"resourceVersion", meta.value("resourceVersion", "")}}}};
 }
 
-void DropNoise(kube::Json& o) {
-  o["metadata"].erase("managedFields");
-  if (o["metadata"].contains("annotations") && o["metadata"]["annotations"].is_object()) {
-    o["metadata"]["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
-  }
-}
-
 std::string LabelOf(const kube::Json& o) {
   const kube::Json& meta = o["metadata"];
   return meta.contains("labels") && meta["labels"].is_object() ? api::StringAt(meta["labels"], ann::kTrustBundleLabel)
@@ -63,7 +56,7 @@ TrustBundleController::TrustBundleController(ControllerContext ctx, std::shared_
                                              kube::Informer& namespaces)
     : ctx_(std::move(ctx)), store_(std::move(store)), namespaces_(namespaces) {
   kube::InformerOptions bundle_options;
-  bundle_options.transform = DropNoise;
+  bundle_options.transform = DropApplyNoise;
   // Certificates in a bundle expire without an event: look again now and then.
   bundle_options.resync_period = std::chrono::minutes(10);
   bundle_options.label_selector = ctx_.trust_bundle_selector;

@@ -38,6 +38,10 @@ void PrepareSecretForCache(kube::Json& secret);
 // The shared Secret informer (all namespaces, or one).
 std::unique_ptr<kube::Informer> MakeSecretInformer(std::shared_ptr<kube::Client> client, const std::string& ns);
 
+// Drops what every cached object repeats and no controller reads: metadata.managedFields and
+// kubectl's last-applied-configuration annotation (a second copy of the spec).
+void DropApplyNoise(kube::Json& object);
+
 // What the namespace informers keep of a Namespace: name, uid, resourceVersion and labels (the
 // policy and trust-bundle namespace selectors read only those).
 void KeepOnlyNamespaceLabels(kube::Json& ns);
